@@ -1,0 +1,217 @@
+//go:generate go tool packer-sdc struct-markdown
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type AccessConfig,AssumeRoleConfig
+
+// Package awsauth turns the post-processor's AWS access options into
+// aws.Config values, one per region.
+//
+// The option names are those of the amazon plugin wherever both have the
+// option, so a block copied from a builder works here. Credentials come from
+// the SDK's default chain unless given explicitly; an assume_role block wraps
+// whatever the chain finds in an assume-role provider behind a credentials
+// cache, so credentials are refreshed during waits that outlive them.
+package awsauth
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+const (
+	// DefaultMaxAttempts is the number of attempts per API call when neither
+	// max_retries nor AWS_MAX_ATTEMPTS says otherwise. A roll-out polls for
+	// hours; the SDK's default of 3 turns one throttling burst into a failed
+	// deploy of a healthy fleet.
+	DefaultMaxAttempts = 20
+
+	// maxBackoff caps the delay between two attempts of one call. Long enough
+	// to let a throttled account recover, short enough not to stall progress.
+	maxBackoff = 30 * time.Second
+
+	// minAssumeRoleDuration and maxAssumeRoleDuration are STS's bounds for
+	// DurationSeconds.
+	minAssumeRoleDuration = 15 * time.Minute
+	maxAssumeRoleDuration = 12 * time.Hour
+)
+
+// AccessConfig holds how the post-processor reaches AWS.
+type AccessConfig struct {
+	// The access key used to communicate with AWS. If not set, the SDK's
+	// default credential chain is used (environment, shared files, SSO,
+	// container and instance roles).
+	AccessKey string `mapstructure:"access_key"`
+	// The secret key used to communicate with AWS. Required with `access_key`.
+	SecretKey string `mapstructure:"secret_key"`
+	// The session token that goes with temporary `access_key` and `secret_key`.
+	Token string `mapstructure:"token"`
+	// The profile to use in the shared credentials file.
+	Profile string `mapstructure:"profile"`
+	// The path to the shared credentials file. Defaults to the SDK's
+	// (`~/.aws/credentials`).
+	CredsFilename string `mapstructure:"shared_credentials_file"`
+	// The default region of the targets. A target without `region` uses this
+	// one, and without it the region of the artifact's AMI when the artifact
+	// has exactly one.
+	RawRegion string `mapstructure:"region"`
+	// A role to assume before making any call. Credentials obtained this way
+	// are refreshed automatically during long waits.
+	AssumeRole AssumeRoleConfig `mapstructure:"assume_role"`
+	// The URL of the EC2 API, for a VPC endpoint or a local emulation of AWS.
+	// `AWS_ENDPOINT_URL_EC2` works too.
+	CustomEndpointEc2 string `mapstructure:"custom_endpoint_ec2"`
+	// The URL of the Auto Scaling API, for a VPC endpoint or a local emulation
+	// of AWS. `AWS_ENDPOINT_URL_AUTO_SCALING` works too.
+	CustomEndpointAutoScaling string `mapstructure:"custom_endpoint_autoscaling"`
+	// The number of attempts for each API call before giving up, throttling
+	// included. Defaults to `AWS_MAX_ATTEMPTS` when set, otherwise 20.
+	// Retries back off exponentially with jitter up to 30 seconds, and the
+	// client-side retry quota is off so hours of polling cannot drain it.
+	MaxRetries int `mapstructure:"max_retries"`
+}
+
+// AssumeRoleConfig is the role to assume, with the amazon plugin's field names.
+type AssumeRoleConfig struct {
+	// The ARN of the role to assume.
+	RoleARN string `mapstructure:"role_arn"`
+	// The session name to use when assuming the role. Defaults to
+	// `packer-plugin-asg`.
+	SessionName string `mapstructure:"session_name"`
+	// The external id that the role's trust policy requires, if any.
+	ExternalID string `mapstructure:"external_id"`
+	// The duration, in seconds, of the role session (900 to 43200). The
+	// session is renewed before it expires, so this bounds exposure, not the
+	// length of a roll-out.
+	DurationSeconds int `mapstructure:"duration_seconds"`
+	// An IAM policy, as JSON, that further restricts the assumed role.
+	Policy string `mapstructure:"policy"`
+	// ARNs of managed policies that further restrict the assumed role.
+	PolicyARNs []string `mapstructure:"policy_arns"`
+}
+
+// Prepare validates the options and registers every secret with Packer's
+// log filter. It makes no network call.
+func (c *AccessConfig) Prepare() []error {
+	var errs []error
+	if (c.AccessKey == "") != (c.SecretKey == "") {
+		errs = append(errs, fmt.Errorf("access_key and secret_key: set both or neither"))
+	}
+	if c.Token != "" && c.AccessKey == "" {
+		errs = append(errs, fmt.Errorf("token: needs access_key and secret_key"))
+	}
+	if c.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("max_retries: must be 0 (default) or more, got %d", c.MaxRetries))
+	}
+	ar := c.AssumeRole
+	if ar.RoleARN == "" && (ar.ExternalID != "" || ar.SessionName != "" || ar.DurationSeconds != 0 || ar.Policy != "" || len(ar.PolicyARNs) > 0) {
+		errs = append(errs, fmt.Errorf("assume_role.role_arn: required when assume_role is set"))
+	}
+	if d := time.Duration(ar.DurationSeconds) * time.Second; ar.DurationSeconds != 0 && (d < minAssumeRoleDuration || d > maxAssumeRoleDuration) {
+		errs = append(errs, fmt.Errorf("assume_role.duration_seconds: must be from %d to %d, got %d",
+			int(minAssumeRoleDuration.Seconds()), int(maxAssumeRoleDuration.Seconds()), ar.DurationSeconds))
+	}
+	packer.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token, ar.ExternalID)
+	return errs
+}
+
+// MaxAttempts is the retryer's attempt count: max_retries, else
+// AWS_MAX_ATTEMPTS, else DefaultMaxAttempts.
+func (c *AccessConfig) MaxAttempts() int {
+	if c.MaxRetries > 0 {
+		return c.MaxRetries
+	}
+	if v, err := strconv.Atoi(os.Getenv("AWS_MAX_ATTEMPTS")); err == nil && v > 0 {
+		return v
+	}
+	return DefaultMaxAttempts
+}
+
+// NewRetryer returns the standard retryer configured for long waits: more
+// attempts, a higher backoff cap, and no client-side retry quota (a quota
+// drained by a throttling burst fails every later call at once).
+func (c *AccessConfig) NewRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = c.MaxAttempts()
+		o.MaxBackoff = maxBackoff
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+// Config loads an aws.Config for region. Build clients from it with
+// NewEC2Client and NewAutoScalingClient, which apply the custom endpoints.
+func (c *AccessConfig) Config(ctx context.Context, region string) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(region),
+		awsconfig.WithRetryer(c.NewRetryer),
+	}
+	if c.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(c.Profile))
+	}
+	if c.CredsFilename != "" {
+		opts = append(opts, awsconfig.WithSharedCredentialsFiles([]string{c.CredsFilename}))
+	}
+	if c.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.Token)))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration for region %s: %w", region, err)
+	}
+	if c.AssumeRole.RoleARN != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), c.AssumeRole.RoleARN, c.assumeRoleOptions))
+	}
+	return cfg, nil
+}
+
+func (c *AccessConfig) assumeRoleOptions(o *stscreds.AssumeRoleOptions) {
+	ar := c.AssumeRole
+	o.RoleSessionName = "packer-plugin-asg"
+	if ar.SessionName != "" {
+		o.RoleSessionName = ar.SessionName
+	}
+	if ar.ExternalID != "" {
+		o.ExternalID = aws.String(ar.ExternalID)
+	}
+	if ar.DurationSeconds != 0 {
+		o.Duration = time.Duration(ar.DurationSeconds) * time.Second
+	}
+	if ar.Policy != "" {
+		o.Policy = aws.String(ar.Policy)
+	}
+	for _, arn := range ar.PolicyARNs {
+		o.PolicyARNs = append(o.PolicyARNs, ststypes.PolicyDescriptorType{Arn: aws.String(arn)})
+	}
+}
+
+// NewEC2Client returns an EC2 client for cfg that honours custom_endpoint_ec2.
+func (c *AccessConfig) NewEC2Client(cfg aws.Config) *ec2.Client {
+	return ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if c.CustomEndpointEc2 != "" {
+			o.BaseEndpoint = aws.String(c.CustomEndpointEc2)
+		}
+	})
+}
+
+// NewAutoScalingClient returns an Auto Scaling client for cfg that honours
+// custom_endpoint_autoscaling.
+func (c *AccessConfig) NewAutoScalingClient(cfg aws.Config) *autoscaling.Client {
+	return autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
+		if c.CustomEndpointAutoScaling != "" {
+			o.BaseEndpoint = aws.String(c.CustomEndpointAutoScaling)
+		}
+	})
+}

@@ -1,0 +1,31 @@
+// Command packer-plugin-asg is the Packer plugin that rolls Auto Scaling
+// groups onto a freshly baked AMI.
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/plugin"
+
+	"github.com/asg-rollout/packer-plugin-asg/post-processor/rollout"
+	"github.com/asg-rollout/packer-plugin-asg/version"
+)
+
+func main() {
+	// Everything the plugin logs reaches PACKER_LOG through its stderr;
+	// route it through Packer's secret filter so credentials registered
+	// during Configure never appear there.
+	packersdk.LogSecretFilter.SetOutput(os.Stderr)
+	log.SetOutput(&packersdk.LogSecretFilter)
+
+	pps := plugin.NewSet()
+	pps.RegisterPostProcessor("rollout", new(rollout.PostProcessor))
+	pps.SetVersion(version.PluginVersion)
+	if err := pps.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

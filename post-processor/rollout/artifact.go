@@ -1,0 +1,132 @@
+package rollout
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// BuilderID identifies this post-processor's artifacts.
+const BuilderID = "asg-rollout.post-processor.rollout"
+
+// Result is how one group's roll-out ended.
+type Result struct {
+	Region            string `mapstructure:"region"`
+	AutoScalingGroup  string `mapstructure:"auto_scaling_group"`
+	ImageID           string `mapstructure:"image_id"`
+	LaunchTemplateID  string `mapstructure:"launch_template_id"`
+	SourceVersion     int64  `mapstructure:"source_version"`
+	Version           int64  `mapstructure:"version"`
+	InstanceRefreshID string `mapstructure:"instance_refresh_id"`
+	// Status is the refresh's last known status, or NotStarted.
+	Status string `mapstructure:"status"`
+}
+
+// Artifact describes the roll-outs. Its Destroy deletes nothing: the
+// launch template versions and refreshes it names are the fleet's live
+// configuration, and the AMI belongs to the builder's artifact.
+type Artifact struct {
+	Results []Result
+}
+
+func newArtifact(ros []*rollout) *Artifact {
+	a := &Artifact{}
+	for _, ro := range ros {
+		res := Result{
+			Region:            ro.region,
+			AutoScalingGroup:  ro.group,
+			ImageID:           ro.imageID,
+			LaunchTemplateID:  ro.templateID,
+			SourceVersion:     ro.sourceVersion,
+			Version:           ro.version,
+			InstanceRefreshID: ro.refreshID,
+			Status:            "NotStarted",
+		}
+		if ro.refreshID != "" {
+			res.Status = "Pending"
+		}
+		if ro.final != nil {
+			res.Status = string(ro.final.Status)
+		}
+		a.Results = append(a.Results, res)
+	}
+	sort.Slice(a.Results, func(i, j int) bool {
+		if a.Results[i].Region != a.Results[j].Region {
+			return a.Results[i].Region < a.Results[j].Region
+		}
+		return a.Results[i].AutoScalingGroup < a.Results[j].AutoScalingGroup
+	})
+	return a
+}
+
+// BuilderId returns BuilderID.
+func (*Artifact) BuilderId() string { return BuilderID }
+
+// Files returns nothing: a roll-out makes no files.
+func (*Artifact) Files() []string { return nil }
+
+// Id returns "region:group:refresh-id" for each group, joined by commas.
+func (a *Artifact) Id() string {
+	parts := make([]string, 0, len(a.Results))
+	for _, r := range a.Results {
+		parts = append(parts, r.Region+":"+r.AutoScalingGroup+":"+r.InstanceRefreshID)
+	}
+	return strings.Join(parts, ",")
+}
+
+// String is a line per group, for Packer's summary.
+func (a *Artifact) String() string {
+	var b strings.Builder
+	b.WriteString("Auto Scaling group roll-outs:\n")
+	for _, r := range a.Results {
+		fmt.Fprintf(&b, "%s: %s: %s version %d (from %d) with %s, instance refresh %s %s\n",
+			r.Region, r.AutoScalingGroup, r.LaunchTemplateID, r.Version, r.SourceVersion, r.ImageID, aws.ToString(nonEmpty(r.InstanceRefreshID)), r.Status)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// State answers "rollouts" with a list of maps of strings (one per group,
+// keys as in Result's tags) and "generated_data" with the first group's
+// values. Only plain strings cross the plugin boundary intact.
+func (a *Artifact) State(name string) interface{} {
+	switch name {
+	case "rollouts":
+		out := make([]map[string]string, 0, len(a.Results))
+		for _, r := range a.Results {
+			out = append(out, r.state())
+		}
+		return out
+	case "generated_data":
+		if len(a.Results) == 0 {
+			return map[string]string{}
+		}
+		return a.Results[0].state()
+	}
+	return nil
+}
+
+func (r Result) state() map[string]string {
+	return map[string]string{
+		"region":              r.Region,
+		"auto_scaling_group":  r.AutoScalingGroup,
+		"image_id":            r.ImageID,
+		"launch_template_id":  r.LaunchTemplateID,
+		"source_version":      strconv.FormatInt(r.SourceVersion, 10),
+		"version":             strconv.FormatInt(r.Version, 10),
+		"instance_refresh_id": r.InstanceRefreshID,
+		"status":              r.Status,
+	}
+}
+
+// Destroy does nothing, on purpose (see Artifact).
+func (*Artifact) Destroy() error { return nil }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return aws.String("(none)")
+	}
+	return aws.String(s)
+}

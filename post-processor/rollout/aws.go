@@ -1,0 +1,43 @@
+package rollout
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
+)
+
+// autoScalingAPI is every Auto Scaling call a roll-out makes. Each step
+// uses only its own few; the union exists so that one client per region
+// serves them all.
+type autoScalingAPI interface {
+	DescribeAutoScalingGroups(context.Context, *autoscaling.DescribeAutoScalingGroupsInput, ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error)
+	StartInstanceRefresh(context.Context, *autoscaling.StartInstanceRefreshInput, ...func(*autoscaling.Options)) (*autoscaling.StartInstanceRefreshOutput, error)
+	CancelInstanceRefresh(context.Context, *autoscaling.CancelInstanceRefreshInput, ...func(*autoscaling.Options)) (*autoscaling.CancelInstanceRefreshOutput, error)
+	RollbackInstanceRefresh(context.Context, *autoscaling.RollbackInstanceRefreshInput, ...func(*autoscaling.Options)) (*autoscaling.RollbackInstanceRefreshOutput, error)
+	DescribeScalingActivities(context.Context, *autoscaling.DescribeScalingActivitiesInput, ...func(*autoscaling.Options)) (*autoscaling.DescribeScalingActivitiesOutput, error)
+	instancerefresh.DescribeInstanceRefreshesAPIClient
+}
+
+// ec2API is every EC2 call a roll-out makes.
+type ec2API interface {
+	DescribeLaunchTemplateVersions(context.Context, *ec2.DescribeLaunchTemplateVersionsInput, ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error)
+	CreateLaunchTemplateVersion(context.Context, *ec2.CreateLaunchTemplateVersionInput, ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateVersionOutput, error)
+	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+}
+
+var (
+	_ autoScalingAPI = (*autoscaling.Client)(nil)
+	_ ec2API         = (*ec2.Client)(nil)
+)
+
+// clients are the API clients of one region.
+type clients struct {
+	autoscaling autoScalingAPI
+	ec2         ec2API
+}
+
+// clientFactory makes the clients of a region.
+type clientFactory func(ctx context.Context, region string) (*clients, error)

@@ -1,0 +1,188 @@
+//go:generate go tool packer-sdc struct-markdown
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,Target,InstanceRefreshConfig
+
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
+)
+
+const (
+	// defaultTimeout bounds the whole wait. AWS fails a refresh that makes
+	// no progress for an hour; two hours leaves room for a healthy refresh
+	// of a large group with warm-ups.
+	defaultTimeout = 2 * time.Hour
+
+	// maxVersionDescription is EC2's limit on a version description.
+	maxVersionDescription = 255
+)
+
+// Policies for a refresh that is already running on a group.
+const (
+	InProgressFail   = "fail"
+	InProgressWait   = "wait"
+	InProgressCancel = "cancel"
+)
+
+// Actions on interruption (Ctrl-C) and timeout.
+const (
+	ActionRollback = "rollback"
+	ActionCancel   = "cancel"
+	ActionDetach   = "detach"
+)
+
+// Config is the asg-rollout post-processor's configuration.
+type Config struct {
+	common.PackerConfig  `mapstructure:",squash"`
+	awsauth.AccessConfig `mapstructure:",squash"`
+
+	// The Auto Scaling groups to roll onto the new AMI, one `target` block
+	// each. Every group is checked before any is changed.
+	Targets []Target `mapstructure:"target" required:"true"`
+
+	// How instances are replaced: the instance refresh preferences. See
+	// the `instance_refresh` block below for each preference and its default.
+	InstanceRefresh InstanceRefreshConfig `mapstructure:"instance_refresh"`
+
+	// Whether to wait for the refreshes to end. Defaults to `true`: the
+	// build fails if a roll-out fails. With `false` the post-processor
+	// returns once every refresh has started.
+	Wait *bool `mapstructure:"wait"`
+
+	// The longest time to wait for all refreshes to end, as a Go duration
+	// (`90m`, `3h`). Defaults to `2h`. What happens when it passes is set by
+	// `on_timeout`.
+	Timeout string `mapstructure:"timeout"`
+
+	// What to do with a refresh that is already running on a group:
+	// `fail` (default) stops before changing anything; `wait` waits for it
+	// to end and then starts; `cancel` cancels it and starts. A running
+	// refresh that this post-processor started for the same launch template
+	// version (a re-run after a crash or a lost response) is always adopted
+	// and waited for instead.
+	OnRefreshInProgress string `mapstructure:"on_refresh_in_progress"`
+
+	// What to do with running refreshes when the build is interrupted
+	// (Ctrl-C): `rollback` (default) returns the replaced instances to the
+	// previous launch template version; `cancel` stops replacing, leaving
+	// replaced instances on the new AMI; `detach` leaves the refresh
+	// running and prints how to follow it.
+	OnInterrupt string `mapstructure:"on_interrupt"`
+
+	// What to do with running refreshes when `timeout` passes: `rollback`
+	// (default), `cancel` or `detach`, as for `on_interrupt`.
+	OnTimeout string `mapstructure:"on_timeout"`
+
+	// The description of the launch template versions this post-processor
+	// creates. Defaults to one naming the build and the AMI. It takes part
+	// in the idempotency token, so keep it free of timestamps.
+	VersionDescription string `mapstructure:"version_description"`
+
+	timeout time.Duration
+	ctx     interpolate.Context
+}
+
+// Target names one Auto Scaling group to roll.
+type Target struct {
+	// The name of the Auto Scaling group.
+	AutoScalingGroup string `mapstructure:"auto_scaling_group" required:"true"`
+	// The group's region. Defaults to the post-processor's `region`, and
+	// without it to the region of the artifact's AMI when the artifact has
+	// exactly one.
+	Region string `mapstructure:"region"`
+}
+
+// Prepare decodes raws into c and validates everything, returning every
+// problem at once. It makes no network call: Packer runs it at parse time
+// too, with placeholders for values known only during the build.
+func (c *Config) Prepare(raws ...interface{}) error {
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         BuilderID,
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+	}, raws...)
+	if err != nil {
+		return err
+	}
+
+	var errs *packersdk.MultiError
+	add := func(es ...error) {
+		for _, e := range es {
+			if e != nil {
+				errs = packersdk.MultiErrorAppend(errs, e)
+			}
+		}
+	}
+	add(c.AccessConfig.Prepare()...)
+	add(c.InstanceRefresh.Prepare()...)
+
+	if len(c.Targets) == 0 {
+		add(errors.New(`target: at least one target block is required, for example target { auto_scaling_group = "web" }`))
+	}
+	seen := map[string]int{}
+	for i, t := range c.Targets {
+		if t.AutoScalingGroup == "" {
+			add(fmt.Errorf("target[%d].auto_scaling_group: required", i))
+			continue
+		}
+		key := t.Region + "/" + t.AutoScalingGroup
+		if j, dup := seen[key]; dup {
+			add(fmt.Errorf("target[%d]: the same group as target[%d] (%s); list each group once", i, j, t.AutoScalingGroup))
+		}
+		seen[key] = i
+	}
+
+	if c.Wait == nil {
+		c.Wait = boolPtr(true)
+	}
+	c.timeout = defaultTimeout
+	if c.Timeout != "" {
+		d, err := time.ParseDuration(c.Timeout)
+		switch {
+		case err != nil:
+			add(fmt.Errorf("timeout: %q is not a duration such as 90m or 3h", c.Timeout))
+		case d <= 0:
+			add(fmt.Errorf("timeout: must be positive, got %s", c.Timeout))
+		default:
+			c.timeout = d
+		}
+	}
+
+	add(oneOf("on_refresh_in_progress", &c.OnRefreshInProgress, InProgressFail, InProgressWait, InProgressCancel))
+	add(oneOf("on_interrupt", &c.OnInterrupt, ActionRollback, ActionCancel, ActionDetach))
+	add(oneOf("on_timeout", &c.OnTimeout, ActionRollback, ActionCancel, ActionDetach))
+	if len(c.VersionDescription) > maxVersionDescription {
+		add(fmt.Errorf("version_description: at most %d characters, got %d", maxVersionDescription, len(c.VersionDescription)))
+	}
+
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// oneOf checks that *v is one of allowed, defaulting an empty *v to the
+// first. It returns nil when *v is valid.
+func oneOf(field string, v *string, allowed ...string) error {
+	if *v == "" {
+		*v = allowed[0]
+		return nil
+	}
+	for _, a := range allowed {
+		if *v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %q is not one of %q", field, *v, allowed)
+}
+
+func boolPtr(b bool) *bool { return &b }

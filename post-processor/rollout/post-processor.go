@@ -1,0 +1,117 @@
+// Package rollout is the asg-rollout post-processor: it takes the AMI a
+// Packer amazon builder made, creates a launch template version with it for
+// each target Auto Scaling group, and rolls the group onto that version with
+// an instance refresh, waiting for the outcome.
+//
+// The flow (run, in roller.go) is: resolve targets (read only, every group
+// checked before any is changed) → create versions → start refreshes →
+// wait → report. Each step has its own file.
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
+)
+
+// PostProcessor is the asg-rollout post-processor.
+type PostProcessor struct {
+	config Config
+
+	// newClients makes the API clients of a region; tests replace it.
+	newClients clientFactory
+	// waitOptions tune the refresh waiter; tests use them to run hours of
+	// refresh in milliseconds.
+	waitOptions []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
+}
+
+// ConfigSpec returns the HCL2 schema of Config.
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+// Configure decodes and validates the configuration. It makes no network
+// call.
+func (p *PostProcessor) Configure(raws ...interface{}) error {
+	return p.config.Prepare(raws...)
+}
+
+// PostProcess rolls every target group onto the artifact's AMI.
+//
+// It returns an artifact of its own, whose Destroy does nothing, with keep
+// and forceOverride set: Packer destroys a builder artifact that no
+// post-processor keeps, which for an AMI means deregistering it while the
+// fleet runs on it.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	images, err := imagesFromArtifact(source)
+	if err != nil {
+		return nil, false, false, err
+	}
+	ros, err := p.plan(ctx, images)
+	if err != nil {
+		return nil, false, false, err
+	}
+	r := &roller{cfg: &p.config, ui: ui, waitOpt: p.waitOptions}
+	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
+	err = r.run(ctx, ros)
+	art := newArtifact(ros)
+	log.Printf("[DEBUG] asg-rollout: %s", art.String())
+	if err != nil {
+		return art, true, true, err
+	}
+	return art, true, true, nil
+}
+
+// plan pairs each target with its region, its AMI and its region's
+// clients.
+func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollout, error) {
+	newClients := p.newClients
+	if newClients == nil {
+		newClients = p.awsClients
+	}
+	byRegion := map[string]*clients{}
+	var ros []*rollout
+	for i, t := range p.config.Targets {
+		region := t.Region
+		if region == "" {
+			region = p.config.RawRegion
+		}
+		if region == "" {
+			regions := images.regions()
+			if len(regions) != 1 {
+				return nil, fmt.Errorf("target[%d] (%s): set region: the artifact has AMIs in %d regions (%v)", i, t.AutoScalingGroup, len(regions), regions)
+			}
+			region = regions[0]
+		}
+		ami, err := images.image(region)
+		if err != nil {
+			return nil, fmt.Errorf("target[%d] (%s): %w", i, t.AutoScalingGroup, err)
+		}
+		c, ok := byRegion[region]
+		if !ok {
+			if c, err = newClients(ctx, region); err != nil {
+				return nil, err
+			}
+			byRegion[region] = c
+		}
+		ros = append(ros, &rollout{region: region, group: t.AutoScalingGroup, imageID: ami, clients: c})
+	}
+	sort.SliceStable(ros, func(i, j int) bool { return ros[i].region < ros[j].region })
+	return ros, nil
+}
+
+// awsClients makes real AWS clients for region.
+func (p *PostProcessor) awsClients(ctx context.Context, region string) (*clients, error) {
+	cfg, err := p.config.AccessConfig.Config(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{
+		autoscaling: p.config.AccessConfig.NewAutoScalingClient(cfg),
+		ec2:         p.config.AccessConfig.NewEC2Client(cfg),
+	}, nil
+}

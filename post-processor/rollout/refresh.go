@@ -1,0 +1,140 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
+)
+
+// maxStartAttempts bounds how often a start is retried after another
+// refresh got in first (policies "wait" and "cancel").
+const maxStartAttempts = 3
+
+// startRefresh starts the instance refresh that moves ro's group onto the
+// new version. The version goes into DesiredConfiguration, which AWS writes
+// onto the group only when the refresh succeeds, so a failed or rolled-back
+// refresh leaves the group as it was. Nothing here updates the group or the
+// template directly.
+func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
+	if ro.adopted != nil {
+		ro.refreshID = aws.ToString(ro.adopted.InstanceRefreshId)
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		if ro.foreign != nil {
+			if err := r.clearForeign(ctx, ro); err != nil {
+				return err
+			}
+		}
+		ro.startAttempted = true
+		out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, r.startInput(ro))
+		if err == nil {
+			ro.refreshID = aws.ToString(out.InstanceRefreshId)
+			r.say(ro, "started instance refresh %s onto version %d (%s)", ro.refreshID, ro.version, r.describePreferences(ro))
+			return nil
+		}
+		var inProgress *astypes.InstanceRefreshInProgressFault
+		if !errors.As(err, &inProgress) {
+			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: %w", ro.group, err)
+		}
+		// Either someone started a refresh since resolve, or this is our own
+		// start, retried by the SDK after its first answer was lost.
+		if err := r.findActive(ctx, ro); err != nil {
+			return err
+		}
+		if ro.adopted != nil {
+			ro.refreshID = aws.ToString(ro.adopted.InstanceRefreshId)
+			r.say(ro, "instance refresh %s onto version %d is already running (a start whose answer was lost): following it", ro.refreshID, ro.version)
+			return nil
+		}
+		if attempt == maxStartAttempts {
+			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: another refresh got in first %d times: %w", ro.group, attempt, err)
+		}
+	}
+}
+
+// startInput is the StartInstanceRefresh request for ro.
+func (r *roller) startInput(ro *rollout) *autoscaling.StartInstanceRefreshInput {
+	return &autoscaling.StartInstanceRefreshInput{
+		AutoScalingGroupName: aws.String(ro.group),
+		Strategy:             astypes.RefreshStrategy(r.cfg.InstanceRefresh.Strategy),
+		DesiredConfiguration: desiredConfiguration(ro),
+		Preferences:          r.cfg.InstanceRefresh.Preferences(ro.warmup),
+	}
+}
+
+// desiredConfiguration names the new numbered version the way the group
+// names its template: directly, or inside a copy of its mixed instances
+// policy with everything else kept.
+func desiredConfiguration(ro *rollout) *astypes.DesiredConfiguration {
+	spec := &astypes.LaunchTemplateSpecification{
+		LaunchTemplateId: aws.String(ro.templateID),
+		Version:          aws.String(strconv.FormatInt(ro.version, 10)),
+	}
+	if ro.mixed == nil {
+		return &astypes.DesiredConfiguration{LaunchTemplate: spec}
+	}
+	mixed := *ro.mixed
+	lt := *mixed.LaunchTemplate
+	lt.LaunchTemplateSpecification = spec
+	mixed.LaunchTemplate = &lt
+	return &astypes.DesiredConfiguration{MixedInstancesPolicy: &mixed}
+}
+
+func (r *roller) describePreferences(ro *rollout) string {
+	p := r.cfg.InstanceRefresh.Preferences(ro.warmup)
+	s := fmt.Sprintf("healthy %d%%-%d%%, warm-up %ds", aws.ToInt32(p.MinHealthyPercentage), aws.ToInt32(p.MaxHealthyPercentage), aws.ToInt32(p.InstanceWarmup))
+	if len(p.CheckpointPercentages) > 0 {
+		s += fmt.Sprintf(", checkpoints %v every %ds", p.CheckpointPercentages, aws.ToInt32(p.CheckpointDelay))
+	}
+	if b := aws.ToInt32(p.BakeTime); b > 0 {
+		s += fmt.Sprintf(", bake %ds", b)
+	}
+	if aws.ToBool(p.AutoRollback) {
+		s += ", auto rollback"
+	}
+	return s
+}
+
+// clearForeign deals with a refresh that someone else runs on the group,
+// following on_refresh_in_progress.
+func (r *roller) clearForeign(ctx context.Context, ro *rollout) error {
+	f := ro.foreign
+	id := aws.ToString(f.InstanceRefreshId)
+	switch r.cfg.OnRefreshInProgress {
+	case InProgressWait:
+		r.say(ro, "instance refresh %s (not this build's) is %s: waiting for it to end before starting", id, f.Status)
+	case InProgressCancel:
+		r.say(ro, "instance refresh %s (not this build's) is %s: cancelling it", id, f.Status)
+		_, err := ro.clients.autoscaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(ro.group)})
+		var notActive *astypes.ActiveInstanceRefreshNotFoundFault
+		if err != nil && !errors.As(err, &notActive) {
+			return fmt.Errorf("cancelling Auto Scaling group (%s) instance refresh (%s): %w", ro.group, id, err)
+		}
+	default:
+		return foreignRefreshError(ro, f)
+	}
+	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(r.waitOpt,
+		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) { o.Retryable = anyEnd })...)
+	last, err := w.WaitForOutput(ctx, &autoscaling.DescribeInstanceRefreshesInput{
+		AutoScalingGroupName: aws.String(ro.group), InstanceRefreshIds: []string{id},
+	}, r.cfg.timeout)
+	if err != nil {
+		return fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s) of someone else to end: %w", ro.group, id, err)
+	}
+	r.say(ro, "instance refresh %s ended %s", id, last.Status)
+	ro.foreign = nil
+	return nil
+}
+
+// anyEnd is a Retryable that stops at any end of a refresh.
+func anyEnd(_ context.Context, r astypes.InstanceRefresh) (bool, error) {
+	return instancerefresh.IsActive(r.Status), nil
+}

@@ -1,0 +1,224 @@
+//go:generate go tool packer-sdc struct-markdown
+
+package rollout
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+)
+
+// Defaults and bounds of the instance refresh preferences. The bounds are
+// AWS's; the defaults are chosen so that capacity never drops during a
+// roll-out and a failed roll-out undoes itself.
+const (
+	// defaultMinHealthy keeps the whole desired capacity in service.
+	defaultMinHealthy = 100
+	// defaultMaxHealthy lets the refresh launch a replacement before it
+	// terminates the instance it replaces (one at a time up to ten
+	// instances, a tenth of the group above that).
+	defaultMaxHealthy = 110
+
+	maxMaxHealthy         = 200
+	maxHealthyRange       = 100
+	maxAlarms             = 10
+	maxRefreshPhaseLength = 172800 * time.Second // CheckpointDelay and BakeTime
+	defaultCheckpointWait = time.Hour            // AWS's own default
+)
+
+// InstanceRefreshConfig holds the instance refresh preferences. Every
+// preference is sent to AWS explicitly, because the API's defaults and the
+// console's differ.
+type InstanceRefreshConfig struct {
+	// The percentage of the desired capacity that must stay in service and
+	// healthy during the refresh, 0 to 100. Defaults to `100`: capacity never
+	// drops (AWS's own default is 90).
+	MinHealthyPercentage *int `mapstructure:"min_healthy_percentage"`
+	// The percentage of the desired capacity that may be in service or
+	// pending during the refresh, 100 to 200, at most 100 above
+	// `min_healthy_percentage`. Defaults to `110`: replacements launch before
+	// the instances they replace terminate, which also spares a one-instance
+	// group an outage.
+	MaxHealthyPercentage *int `mapstructure:"max_healthy_percentage"`
+	// How long a new instance warms up before it counts as healthy, as a Go
+	// duration (`5m`). Defaults to the group's default instance warm-up, or
+	// its health check grace period when that is unset.
+	InstanceWarmup string `mapstructure:"instance_warmup"`
+	// Percentages of replaced instances at which the refresh pauses for
+	// `checkpoint_delay`, ascending and unique; the last must be 100. No
+	// checkpoints by default.
+	CheckpointPercentages []int `mapstructure:"checkpoint_percentages"`
+	// How long to pause at each checkpoint, as a Go duration up to 48h.
+	// Defaults to `1h` when `checkpoint_percentages` is set; needs it.
+	CheckpointDelay string `mapstructure:"checkpoint_delay"`
+	// Whether to leave alone instances already on the new launch template
+	// version. Defaults to `true`, so a re-run does not replace instances
+	// that are already up to date.
+	SkipMatching *bool `mapstructure:"skip_matching"`
+	// Whether AWS rolls the group back to its previous launch template
+	// version when the refresh fails or an alarm fires. Defaults to `true`.
+	AutoRollback *bool `mapstructure:"auto_rollback"`
+	// Names of CloudWatch alarms (up to 10) that fail the refresh when they
+	// go into ALARM. None by default.
+	Alarms []string `mapstructure:"alarms"`
+	// How long to wait after the last replacement before the refresh counts
+	// as successful (the refresh is `Baking` meanwhile), as a Go duration up
+	// to 48h. With `alarms`, this is the time they have to catch a bad AMI.
+	// Defaults to `0s`.
+	BakeTime string `mapstructure:"bake_time"`
+	// What to do with instances protected from scale in: `Wait` (default,
+	// AWS's: wait up to an hour for the protection to be removed, then fail),
+	// `Ignore` (leave them on the old AMI) or `Refresh` (replace them).
+	ScaleInProtectedInstances string `mapstructure:"scale_in_protected_instances"`
+	// What to do with instances in Standby: `Wait` (default, AWS's),
+	// `Ignore` or `Terminate`.
+	StandbyInstances string `mapstructure:"standby_instances"`
+	// The refresh strategy: `Rolling` (default) or `ReplaceRootVolume`
+	// (groups with a mixed instances policy only).
+	Strategy string `mapstructure:"strategy"`
+
+	instanceWarmup  *time.Duration
+	checkpointDelay time.Duration
+	bakeTime        time.Duration
+}
+
+// Prepare validates the preferences against AWS's bounds and fills in the
+// defaults. It returns every problem, each naming its field.
+func (c *InstanceRefreshConfig) Prepare() []error {
+	var errs []error
+	add := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("instance_refresh."+format, args...))
+	}
+
+	if c.MinHealthyPercentage == nil {
+		c.MinHealthyPercentage = intPtr(defaultMinHealthy)
+		if c.MaxHealthyPercentage != nil && *c.MaxHealthyPercentage < defaultMinHealthy {
+			c.MinHealthyPercentage = intPtr(*c.MaxHealthyPercentage)
+		}
+	}
+	if c.MaxHealthyPercentage == nil {
+		c.MaxHealthyPercentage = intPtr(max(defaultMaxHealthy, *c.MinHealthyPercentage))
+	}
+	minH, maxH := *c.MinHealthyPercentage, *c.MaxHealthyPercentage
+	if minH < 0 || minH > 100 {
+		add("min_healthy_percentage: must be from 0 to 100, got %d", minH)
+	}
+	if maxH < 100 || maxH > maxMaxHealthy {
+		add("max_healthy_percentage: must be from 100 to %d, got %d", maxMaxHealthy, maxH)
+	}
+	if maxH-minH > maxHealthyRange {
+		add("max_healthy_percentage: at most %d above min_healthy_percentage (%d), got %d", maxHealthyRange, minH, maxH)
+	}
+
+	if c.InstanceWarmup != "" {
+		if d, ok := parseDuration(c.InstanceWarmup); !ok {
+			add("instance_warmup: %q is not a duration such as 90s or 5m", c.InstanceWarmup)
+		} else if d < 0 {
+			add("instance_warmup: must not be negative, got %s", c.InstanceWarmup)
+		} else {
+			c.instanceWarmup = &d
+		}
+	}
+
+	for i, p := range c.CheckpointPercentages {
+		if p < 1 || p > 100 {
+			add("checkpoint_percentages: each must be from 1 to 100, got %d", p)
+		}
+		if i > 0 && p <= c.CheckpointPercentages[i-1] {
+			add("checkpoint_percentages: must be ascending and unique, got %d after %d", p, c.CheckpointPercentages[i-1])
+		}
+	}
+	if n := len(c.CheckpointPercentages); n > 0 && c.CheckpointPercentages[n-1] != 100 {
+		add("checkpoint_percentages: the last must be 100 so that every instance is replaced, got %d", c.CheckpointPercentages[n-1])
+	}
+	if c.CheckpointDelay != "" && len(c.CheckpointPercentages) == 0 {
+		add("checkpoint_delay: needs checkpoint_percentages")
+	}
+	c.checkpointDelay = defaultCheckpointWait
+	c.parseBounded("checkpoint_delay", c.CheckpointDelay, &c.checkpointDelay, add)
+	c.parseBounded("bake_time", c.BakeTime, &c.bakeTime, add)
+
+	if c.SkipMatching == nil {
+		c.SkipMatching = boolPtr(true)
+	}
+	if c.AutoRollback == nil {
+		c.AutoRollback = boolPtr(true)
+	}
+	if len(c.Alarms) > maxAlarms {
+		add("alarms: at most %d, got %d", maxAlarms, len(c.Alarms))
+	}
+	for i, a := range c.Alarms {
+		if a == "" {
+			add("alarms[%d]: must not be empty", i)
+		}
+	}
+
+	check := func(field string, v *string, allowed []string) {
+		if err := oneOf(field, v, allowed...); err != nil {
+			errs = append(errs, fmt.Errorf("instance_refresh.%w", err))
+		}
+	}
+	check("scale_in_protected_instances", &c.ScaleInProtectedInstances, []string{"Wait", "Ignore", "Refresh"})
+	check("standby_instances", &c.StandbyInstances, []string{"Wait", "Ignore", "Terminate"})
+	check("strategy", &c.Strategy, []string{"Rolling", "ReplaceRootVolume"})
+	return errs
+}
+
+// parseBounded parses an optional duration bounded by AWS's 48 hours.
+func (c *InstanceRefreshConfig) parseBounded(field, raw string, dst *time.Duration, add func(string, ...any)) {
+	if raw == "" {
+		return
+	}
+	d, ok := parseDuration(raw)
+	switch {
+	case !ok:
+		add("%s: %q is not a duration such as 30m or 2h", field, raw)
+	case d < 0 || d > maxRefreshPhaseLength:
+		add("%s: must be from 0s to 48h, got %s", field, raw)
+	default:
+		*dst = d
+	}
+}
+
+// Preferences returns the preferences to send. warmup is used when
+// instance_warmup is not set (the group's own warm-up), so that even this
+// preference is explicit.
+func (c *InstanceRefreshConfig) Preferences(warmup time.Duration) *astypes.RefreshPreferences {
+	if c.instanceWarmup != nil {
+		warmup = *c.instanceWarmup
+	}
+	p := &astypes.RefreshPreferences{
+		MinHealthyPercentage:      aws.Int32(int32(*c.MinHealthyPercentage)),
+		MaxHealthyPercentage:      aws.Int32(int32(*c.MaxHealthyPercentage)),
+		InstanceWarmup:            aws.Int32(seconds(warmup)),
+		SkipMatching:              aws.Bool(*c.SkipMatching),
+		AutoRollback:              aws.Bool(*c.AutoRollback),
+		BakeTime:                  aws.Int32(seconds(c.bakeTime)),
+		ScaleInProtectedInstances: astypes.ScaleInProtectedInstances(c.ScaleInProtectedInstances),
+		StandbyInstances:          astypes.StandbyInstances(c.StandbyInstances),
+	}
+	// An empty checkpoint list once left refreshes stuck in Pending: send
+	// the list and its delay only when there are checkpoints.
+	if len(c.CheckpointPercentages) > 0 {
+		for _, v := range c.CheckpointPercentages {
+			p.CheckpointPercentages = append(p.CheckpointPercentages, int32(v))
+		}
+		p.CheckpointDelay = aws.Int32(seconds(c.checkpointDelay))
+	}
+	if len(c.Alarms) > 0 {
+		p.AlarmSpecification = &astypes.AlarmSpecification{Alarms: append([]string(nil), c.Alarms...)}
+	}
+	return p
+}
+
+// parseDuration parses a Go duration, also accepting a bare "0".
+func parseDuration(s string) (time.Duration, bool) {
+	d, err := time.ParseDuration(s)
+	return d, err == nil
+}
+
+func seconds(d time.Duration) int32 { return int32(d.Round(time.Second) / time.Second) }
+
+func intPtr(i int) *int { return &i }

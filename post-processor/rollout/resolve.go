@@ -1,0 +1,231 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
+)
+
+// blockingProcesses are the scaling processes a refresh needs: with Launch
+// or Terminate suspended it replaces nothing, and with InstanceRefresh
+// suspended it never progresses.
+var blockingProcesses = []string{"Launch", "Terminate", "InstanceRefresh"}
+
+// resolve reads everything a roll-out of ro needs and checks that it can
+// proceed. It changes nothing.
+func (r *roller) resolve(ctx context.Context, ro *rollout) error {
+	out, err := ro.clients.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
+		AutoScalingGroupNames: []string{ro.group},
+	})
+	if err != nil {
+		return fmt.Errorf("describing Auto Scaling group (%s) in %s: %w", ro.group, ro.region, err)
+	}
+	if len(out.AutoScalingGroups) == 0 {
+		return fmt.Errorf("Auto Scaling group (%s) not found in %s; check target.auto_scaling_group and the region", ro.group, ro.region)
+	}
+	g := out.AutoScalingGroups[0]
+	if err := ro.readTemplate(g); err != nil {
+		return err
+	}
+	if err := checkProcesses(g); err != nil {
+		return err
+	}
+	ro.warmup = groupWarmup(g)
+	ro.desired = aws.ToInt32(g.DesiredCapacity)
+
+	if err := r.resolveVersion(ctx, ro); err != nil {
+		return err
+	}
+	if err := r.checkImage(ctx, ro); err != nil {
+		return err
+	}
+	return r.findActive(ctx, ro)
+}
+
+// readTemplate finds the launch template the group launches from, directly
+// or through its mixed instances policy.
+func (ro *rollout) readTemplate(g astypes.AutoScalingGroup) error {
+	switch {
+	case g.LaunchTemplate != nil:
+		ro.spec = *g.LaunchTemplate
+	case g.MixedInstancesPolicy != nil && g.MixedInstancesPolicy.LaunchTemplate != nil &&
+		g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification != nil:
+		for _, o := range g.MixedInstancesPolicy.LaunchTemplate.Overrides {
+			if o.LaunchTemplateSpecification != nil {
+				return fmt.Errorf("Auto Scaling group (%s): its mixed instances policy override for %s names its own launch template; groups with per-override launch templates are not supported yet",
+					ro.group, aws.ToString(o.InstanceType))
+			}
+		}
+		ro.mixed = g.MixedInstancesPolicy
+		ro.spec = *g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
+	case aws.ToString(g.LaunchConfigurationName) != "":
+		return fmt.Errorf("Auto Scaling group (%s) uses launch configuration %s; launch configurations are not supported yet: move the group to a launch template",
+			ro.group, aws.ToString(g.LaunchConfigurationName))
+	default:
+		return fmt.Errorf("Auto Scaling group (%s) has no launch template", ro.group)
+	}
+	return nil
+}
+
+func checkProcesses(g astypes.AutoScalingGroup) error {
+	var suspended []string
+	for _, p := range g.SuspendedProcesses {
+		if slices.Contains(blockingProcesses, aws.ToString(p.ProcessName)) {
+			suspended = append(suspended, aws.ToString(p.ProcessName))
+		}
+	}
+	if len(suspended) == 0 {
+		return nil
+	}
+	name := aws.ToString(g.AutoScalingGroupName)
+	return fmt.Errorf("Auto Scaling group (%s) has suspended processes %s, so an instance refresh would not replace anything; resume them first (aws autoscaling resume-processes --auto-scaling-group-name %s --scaling-processes %s)",
+		name, strings.Join(suspended, ", "), name, strings.Join(suspended, " "))
+}
+
+// groupWarmup is the warm-up AWS would use for the group: its default
+// instance warm-up, else its health check grace period.
+func groupWarmup(g astypes.AutoScalingGroup) time.Duration {
+	if g.DefaultInstanceWarmup != nil && *g.DefaultInstanceWarmup >= 0 {
+		return time.Duration(*g.DefaultInstanceWarmup) * time.Second
+	}
+	return time.Duration(aws.ToInt32(g.HealthCheckGracePeriod)) * time.Second
+}
+
+// resolveVersion turns the group's version reference ($Latest, $Default,
+// empty or a number) into a number, and reads that version's AMI.
+func (r *roller) resolveVersion(ctx context.Context, ro *rollout) error {
+	ref := aws.ToString(ro.spec.Version)
+	if ref == "" {
+		ref = "$Default" // what AWS uses when a group names no version
+	}
+	in := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{ref}}
+	if id := aws.ToString(ro.spec.LaunchTemplateId); id != "" {
+		in.LaunchTemplateId = aws.String(id)
+	} else {
+		in.LaunchTemplateName = ro.spec.LaunchTemplateName
+	}
+	out, err := ro.clients.ec2.DescribeLaunchTemplateVersions(ctx, in)
+	if err != nil {
+		return fmt.Errorf("describing launch template (%s) version %s of Auto Scaling group (%s): %w", ro.templateLabel(), ref, ro.group, err)
+	}
+	if len(out.LaunchTemplateVersions) == 0 {
+		return fmt.Errorf("launch template (%s) of Auto Scaling group (%s) has no version %s", ro.templateLabel(), ro.group, ref)
+	}
+	v := out.LaunchTemplateVersions[0]
+	ro.templateID = aws.ToString(v.LaunchTemplateId)
+	ro.templateName = aws.ToString(v.LaunchTemplateName)
+	ro.sourceVersion = aws.ToInt64(v.VersionNumber)
+	if v.LaunchTemplateData != nil {
+		ro.sourceImage = aws.ToString(v.LaunchTemplateData.ImageId)
+	}
+	if ref != strconv.FormatInt(ro.sourceVersion, 10) {
+		log.Printf("[DEBUG] %s: launch template %s version %s is version %d", ro.label(), ro.templateID, ref, ro.sourceVersion)
+	}
+	if ref == "$Latest" {
+		r.say(ro, "launches from $Latest of %s: from the moment the new version exists, any instance the group launches uses the new AMI; the refresh pins version numbers", ro.templateID)
+	}
+	return nil
+}
+
+// checkImage checks that the AMI exists and is available in the group's
+// region, once per region and AMI.
+func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
+	out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ro.imageID}})
+	if err != nil {
+		return fmt.Errorf("describing AMI (%s) in %s: %w", ro.imageID, ro.region, err)
+	}
+	if len(out.Images) == 0 {
+		return fmt.Errorf("AMI (%s) not found in %s, where Auto Scaling group (%s) runs", ro.imageID, ro.region, ro.group)
+	}
+	if s := out.Images[0].State; s != ec2types.ImageStateAvailable {
+		return fmt.Errorf("AMI (%s) in %s is %s, not available; instances cannot launch from it", ro.imageID, ro.region, s)
+	}
+	return nil
+}
+
+// findActive looks for a refresh already running on the group. One whose
+// desired configuration is a version of our template carrying our AMI is
+// ours (a re-run, or a start whose answer was lost): it is adopted. Any
+// other is foreign and handled by on_refresh_in_progress; with "fail" the
+// roll-out stops here, before anything is changed.
+func (r *roller) findActive(ctx context.Context, ro *rollout) error {
+	active, err := instancerefresh.FindActive(ctx, ro.clients.autoscaling, ro.group)
+	if err != nil || active == nil {
+		return err
+	}
+	ours, err := r.isOurs(ctx, ro, active)
+	if err != nil {
+		return err
+	}
+	if ours {
+		ro.adopted = active
+		return nil
+	}
+	ro.foreign = active
+	if r.cfg.OnRefreshInProgress == InProgressFail {
+		return foreignRefreshError(ro, active)
+	}
+	return nil
+}
+
+func foreignRefreshError(ro *rollout, active *astypes.InstanceRefresh) error {
+	return fmt.Errorf("Auto Scaling group (%s) already has instance refresh (%s) %s since %s, not started by this build; wait for it to end, cancel it, or set on_refresh_in_progress = \"wait\" or \"cancel\"",
+		ro.group, aws.ToString(active.InstanceRefreshId), active.Status, aws.ToTime(active.StartTime).UTC().Format(time.RFC3339))
+}
+
+// isOurs reports whether refresh deploys our AMI through a numbered
+// version of our launch template.
+func (r *roller) isOurs(ctx context.Context, ro *rollout, refresh *astypes.InstanceRefresh) (bool, error) {
+	spec := desiredSpec(refresh.DesiredConfiguration)
+	if spec == nil || !ro.sameTemplate(*spec) {
+		return false, nil
+	}
+	version, err := strconv.ParseInt(aws.ToString(spec.Version), 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	out, err := ro.clients.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateId: aws.String(ro.templateID),
+		Versions:         []string{strconv.FormatInt(version, 10)},
+	})
+	if err != nil {
+		var notFound interface{ ErrorCode() string }
+		if errors.As(err, &notFound) && strings.HasPrefix(notFound.ErrorCode(), "InvalidLaunchTemplate") {
+			return false, nil
+		}
+		return false, fmt.Errorf("describing launch template (%s) version %d: %w", ro.templateID, version, err)
+	}
+	for _, v := range out.LaunchTemplateVersions {
+		if v.LaunchTemplateData != nil && aws.ToString(v.LaunchTemplateData.ImageId) == ro.imageID {
+			ro.version = version
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// desiredSpec is the launch template of a refresh's desired configuration.
+func desiredSpec(dc *astypes.DesiredConfiguration) *astypes.LaunchTemplateSpecification {
+	switch {
+	case dc == nil:
+		return nil
+	case dc.LaunchTemplate != nil:
+		return dc.LaunchTemplate
+	case dc.MixedInstancesPolicy != nil && dc.MixedInstancesPolicy.LaunchTemplate != nil:
+		return dc.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
+	}
+	return nil
+}

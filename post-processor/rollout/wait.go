@@ -1,0 +1,204 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
+)
+
+const (
+	// actionTimeout bounds each call made after the build's context is
+	// gone (Ctrl-C, timeout): Packer waits for the plugin, but not forever.
+	actionTimeout = 2 * time.Minute
+	// maxActivities is how many failed scaling activities a failure quotes.
+	maxActivities = 3
+)
+
+// waitAll waits for every started refresh at once.
+func (r *roller) waitAll(ctx context.Context, ros []*rollout) {
+	var wg sync.WaitGroup
+	for _, ro := range ros {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.waitOne(ctx, ro)
+		}()
+	}
+	wg.Wait()
+}
+
+// waitOne waits for ro's refresh and records how it ended in ro.err.
+func (r *roller) waitOne(ctx context.Context, ro *rollout) {
+	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(r.waitOpt,
+		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
+			o.OnProgress = func(ir astypes.InstanceRefresh) { r.say(ro, "%s", progressLine(ir)) }
+		})...)
+	final, err := w.WaitForOutput(ctx, &autoscaling.DescribeInstanceRefreshesInput{
+		AutoScalingGroupName: aws.String(ro.group),
+		InstanceRefreshIds:   []string{ro.refreshID},
+	}, r.cfg.timeout)
+	if final != nil {
+		ro.final = final
+	}
+	var failed *instancerefresh.FailedError
+	switch {
+	case err == nil:
+		r.say(ro, "instance refresh %s Successful: the group runs version %d of %s with %s", ro.refreshID, ro.version, ro.templateID, ro.imageID)
+	case errors.As(err, &failed):
+		ro.err = r.failure(ro, failed)
+	case ctx.Err() != nil:
+		ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) interrupted: %s", ro.group, ro.refreshID, r.act(ro, r.cfg.OnInterrupt))
+	case errors.Is(err, instancerefresh.ErrWaitTimeout):
+		ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) did not end within timeout %s: %s", ro.group, ro.refreshID, r.cfg.timeout, r.act(ro, r.cfg.OnTimeout))
+	default:
+		ro.err = fmt.Errorf("%w; the refresh may still be running: %s", err, followCommand(ro))
+	}
+}
+
+// progressLine renders a refresh's progress for the UI.
+func progressLine(ir astypes.InstanceRefresh) string {
+	s := fmt.Sprintf("instance refresh %s %s, %d%% complete", aws.ToString(ir.InstanceRefreshId), ir.Status, aws.ToInt32(ir.PercentageComplete))
+	if n := aws.ToInt32(ir.InstancesToUpdate); n > 0 {
+		s += fmt.Sprintf(", %d instance(s) left", n)
+	}
+	if p := ir.ProgressDetails; p != nil && p.WarmPoolProgress != nil && aws.ToInt32(p.WarmPoolProgress.InstancesToUpdate) > 0 {
+		s += fmt.Sprintf(", warm pool %d%% (%d left)", aws.ToInt32(p.WarmPoolProgress.PercentageComplete), aws.ToInt32(p.WarmPoolProgress.InstancesToUpdate))
+	}
+	if d := ir.RollbackDetails; d != nil && ir.Status == astypes.InstanceRefreshStatusRollbackInProgress {
+		s += fmt.Sprintf(", rollback %d%% (%d left)", aws.ToInt32(d.PercentageCompleteOnRollback), aws.ToInt32(d.InstancesToUpdateOnRollback))
+	}
+	if reason := aws.ToString(ir.StatusReason); reason != "" {
+		s += ": " + reason
+	}
+	return s
+}
+
+// failure explains a refresh that ended without deploying: its status and
+// reason, where that leaves the group, and the failed scaling activities
+// that usually say why.
+func (r *roller) failure(ro *rollout, f *instancerefresh.FailedError) error {
+	msg := f.Error()
+	switch f.Refresh.Status {
+	case astypes.InstanceRefreshStatusRollbackSuccessful:
+		msg += fmt.Sprintf("; rolled back: the group is on version %d of %s again", ro.sourceVersion, ro.templateID)
+	case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled:
+		msg += fmt.Sprintf("; the group still launches version %d of %s, and instances already replaced keep %s", ro.sourceVersion, ro.templateID, ro.imageID)
+	case astypes.InstanceRefreshStatusRollbackFailed:
+		msg += "; the rollback failed too, so the group may run both AMIs: check it now"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
+	defer cancel()
+	if acts := failedActivities(ctx, ro, aws.ToTime(f.Refresh.StartTime)); len(acts) > 0 {
+		msg += "\nrecent failed scaling activities:\n  - " + strings.Join(acts, "\n  - ")
+	}
+	return errors.New(msg)
+}
+
+// failedActivities lists the group's failed scaling activities since
+// start, newest first. It is best effort: the failure matters more.
+func failedActivities(ctx context.Context, ro *rollout, start time.Time) []string {
+	out, err := ro.clients.autoscaling.DescribeScalingActivities(ctx, &autoscaling.DescribeScalingActivitiesInput{
+		AutoScalingGroupName: aws.String(ro.group),
+		MaxRecords:           aws.Int32(20),
+	})
+	if err != nil {
+		return []string{fmt.Sprintf("(could not read them: %v)", err)}
+	}
+	var acts []string
+	for _, a := range out.Activities {
+		if a.StatusCode != astypes.ScalingActivityStatusCodeFailed && a.StatusCode != astypes.ScalingActivityStatusCodeCancelled {
+			continue
+		}
+		if t := aws.ToTime(a.StartTime); !start.IsZero() && t.Before(start) {
+			continue
+		}
+		line := aws.ToString(a.Description)
+		if m := aws.ToString(a.StatusMessage); m != "" {
+			line += ": " + m
+		}
+		acts = append(acts, line)
+		if len(acts) == maxActivities {
+			break
+		}
+	}
+	return acts
+}
+
+// act carries out action (on_interrupt or on_timeout) on ro's refresh,
+// once, with a fresh bounded context, prints the outcome and returns it.
+func (r *roller) act(ro *rollout, action string) string {
+	if ro.action != "" {
+		return ro.action
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
+	defer cancel()
+	ro.action = r.doAction(ctx, ro, action)
+	r.say(ro, "%s", ro.action)
+	return ro.action
+}
+
+func (r *roller) doAction(ctx context.Context, ro *rollout, action string) string {
+	if action == ActionDetach {
+		return fmt.Sprintf("left instance refresh %s running (on_interrupt/on_timeout = detach); follow it with: %s", ro.refreshID, followCommand(ro))
+	}
+	// Rollback and Cancel act on whatever refresh is active: make sure it
+	// is still ours.
+	active, err := instancerefresh.FindActive(ctx, ro.clients.autoscaling, ro.group)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("could not %s instance refresh %s: %v; check it with: %s", action, ro.refreshID, err, followCommand(ro))
+	case active == nil:
+		return fmt.Sprintf("instance refresh %s had already ended; check it with: %s", ro.refreshID, followCommand(ro))
+	case aws.ToString(active.InstanceRefreshId) != ro.refreshID:
+		return fmt.Sprintf("instance refresh %s had already ended and another (%s) is running; left that one alone", ro.refreshID, aws.ToString(active.InstanceRefreshId))
+	}
+
+	if action == ActionRollback {
+		_, err := ro.clients.autoscaling.RollbackInstanceRefresh(ctx, &autoscaling.RollbackInstanceRefreshInput{AutoScalingGroupName: aws.String(ro.group)})
+		if err == nil {
+			return fmt.Sprintf("rollback of instance refresh %s started: replaced instances return to version %d; follow it with: %s", ro.refreshID, ro.sourceVersion, followCommand(ro))
+		}
+		var irreversible *astypes.IrreversibleInstanceRefreshFault
+		if !errors.As(err, &irreversible) {
+			return fmt.Sprintf("rollback of instance refresh %s failed: %v; check it with: %s", ro.refreshID, err, followCommand(ro))
+		}
+		r.say(ro, "instance refresh %s cannot be rolled back (%s): cancelling it instead", ro.refreshID, irreversible.ErrorMessage())
+	}
+	_, err = ro.clients.autoscaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(ro.group)})
+	if err != nil {
+		return fmt.Sprintf("cancel of instance refresh %s failed: %v; check it with: %s", ro.refreshID, err, followCommand(ro))
+	}
+	return fmt.Sprintf("cancelled instance refresh %s: instances already replaced keep %s, the group stays on version %d; follow it with: %s", ro.refreshID, ro.imageID, ro.sourceVersion, followCommand(ro))
+}
+
+// recoverStarts finds, after an interruption during the start phase, the
+// refreshes whose start was sent but whose answer never came, and applies
+// on_interrupt to every refresh that started.
+func (r *roller) recoverStarts(ros []*rollout) {
+	for _, ro := range ros {
+		if ro.refreshID == "" && ro.startAttempted {
+			ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
+			if err := r.findActive(ctx, ro); err == nil && ro.adopted != nil {
+				ro.refreshID = aws.ToString(ro.adopted.InstanceRefreshId)
+			}
+			cancel()
+		}
+		if ro.refreshID != "" {
+			ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) interrupted: %s", ro.group, ro.refreshID, r.act(ro, r.cfg.OnInterrupt))
+		}
+	}
+}
+
+// followCommand is the AWS CLI command that shows ro's refresh.
+func followCommand(ro *rollout) string {
+	return fmt.Sprintf("aws autoscaling describe-instance-refreshes --region %s --auto-scaling-group-name %s --instance-refresh-ids %s", ro.region, ro.group, ro.refreshID)
+}

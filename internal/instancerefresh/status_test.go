@@ -1,0 +1,53 @@
+package instancerefresh
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+)
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		status types.InstanceRefreshStatus
+		want   Outcome
+	}{
+		{types.InstanceRefreshStatusPending, Running},
+		{types.InstanceRefreshStatusInProgress, Running},
+		{types.InstanceRefreshStatusBaking, Running},
+		{types.InstanceRefreshStatusCancelling, Running},
+		{types.InstanceRefreshStatusRollbackInProgress, Running},
+		{types.InstanceRefreshStatusSuccessful, Succeeded},
+		{types.InstanceRefreshStatusFailed, Failed},
+		{types.InstanceRefreshStatusCancelled, Failed},
+		{types.InstanceRefreshStatusRollbackSuccessful, Failed},
+		{types.InstanceRefreshStatusRollbackFailed, Failed},
+		{"", Failed},
+		{"SomethingNew", Failed},
+		{"successful", Failed}, // statuses are case-sensitive
+	}
+	for _, c := range cases {
+		if got := Classify(c.status); got != c.want {
+			t.Errorf("Classify(%q) = %v, want %v", c.status, got, c.want)
+		}
+	}
+}
+
+// TestClassifyCoversSDKStatuses fails when the SDK learns a status this
+// package has not decided about: each must be listed in TestClassify.
+func TestClassifyCoversSDKStatuses(t *testing.T) {
+	decided := map[types.InstanceRefreshStatus]bool{
+		"Pending": true, "InProgress": true, "Baking": true, "Cancelling": true, "RollbackInProgress": true,
+		"Successful": true, "Failed": true, "Cancelled": true, "RollbackSuccessful": true, "RollbackFailed": true,
+	}
+	for _, s := range types.InstanceRefreshStatus("").Values() {
+		if !decided[s] {
+			t.Errorf("status %q from the SDK is not classified on purpose; decide what it means", s)
+		}
+	}
+}
+
+func TestIsActive(t *testing.T) {
+	if !IsActive(types.InstanceRefreshStatusBaking) || IsActive(types.InstanceRefreshStatusCancelled) {
+		t.Fatal("Baking must be active and Cancelled must not")
+	}
+}

@@ -1,0 +1,256 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// fakeAWS is one region of AWS, just deep enough for roll-out tests: groups,
+// template versions with their AMIs, images, and refreshes whose statuses
+// follow a script, one entry per Describe.
+type fakeAWS struct {
+	mu sync.Mutex
+
+	groups   map[string]astypes.AutoScalingGroup
+	versions map[string]map[int64]string // template id -> version -> AMI
+	defaults map[string]int64            // template id -> $Default
+	images   map[string]ec2types.ImageState
+	tokens   map[string]int64
+
+	refreshes []*astypes.InstanceRefresh // newest first
+	script    []astypes.InstanceRefreshStatus
+	polls     int             // polls of watched refreshes, all together
+	pollsOf   map[string]int  // polls by refresh id
+	settled   map[string]bool // refreshes whose status no longer follows the script
+
+	activities []astypes.Activity
+
+	calls    []string
+	created  []*ec2.CreateLaunchTemplateVersionInput
+	started  []*autoscaling.StartInstanceRefreshInput
+	startErr  error // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
+	startOnce bool  // startErr is returned once only
+	onPoll   func(n int)
+}
+
+func newFakeAWS() *fakeAWS {
+	return &fakeAWS{
+		groups: map[string]astypes.AutoScalingGroup{
+			"web": {
+				AutoScalingGroupName:  aws.String("web"),
+				LaunchTemplate:        &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-1"), LaunchTemplateName: aws.String("web"), Version: aws.String("$Latest")},
+				DesiredCapacity:       aws.Int32(4),
+				DefaultInstanceWarmup: aws.Int32(120),
+			},
+		},
+		versions: map[string]map[int64]string{"lt-1": {1: "ami-old1", 2: "ami-old2", 3: "ami-old3"}},
+		defaults: map[string]int64{"lt-1": 2},
+		images:   map[string]ec2types.ImageState{"ami-new": ec2types.ImageStateAvailable},
+		tokens:   map[string]int64{},
+		pollsOf:  map[string]int{},
+		settled:  map[string]bool{},
+		script:   []astypes.InstanceRefreshStatus{"Pending", "InProgress", "InProgress", "Successful"},
+	}
+}
+
+func (f *fakeAWS) record(call string) {
+	f.calls = append(f.calls, call)
+}
+
+func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DescribeAutoScalingGroups")
+	out := &autoscaling.DescribeAutoScalingGroupsOutput{}
+	for _, n := range in.AutoScalingGroupNames {
+		if g, ok := f.groups[n]; ok {
+			out.AutoScalingGroups = append(out.AutoScalingGroups, g)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeAWS) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DescribeLaunchTemplateVersions")
+	id := aws.ToString(in.LaunchTemplateId)
+	vs, ok := f.versions[id]
+	if !ok {
+		return nil, fmt.Errorf("InvalidLaunchTemplateId.NotFound: %s", id)
+	}
+	out := &ec2.DescribeLaunchTemplateVersionsOutput{}
+	for _, ref := range in.Versions {
+		var n int64
+		switch ref {
+		case "$Latest":
+			for v := range vs {
+				n = max(n, v)
+			}
+		case "$Default":
+			n = f.defaults[id]
+		default:
+			n, _ = strconv.ParseInt(ref, 10, 64)
+		}
+		if ami, ok := vs[n]; ok {
+			out.LaunchTemplateVersions = append(out.LaunchTemplateVersions, ec2types.LaunchTemplateVersion{
+				LaunchTemplateId: aws.String(id), LaunchTemplateName: aws.String("web"), VersionNumber: aws.Int64(n),
+				LaunchTemplateData: &ec2types.ResponseLaunchTemplateData{ImageId: aws.String(ami)},
+			})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeAWS) CreateLaunchTemplateVersion(_ context.Context, in *ec2.CreateLaunchTemplateVersionInput, _ ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateVersionOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("CreateLaunchTemplateVersion")
+	f.created = append(f.created, in)
+	id := aws.ToString(in.LaunchTemplateId)
+	n, ok := f.tokens[aws.ToString(in.ClientToken)]
+	if !ok {
+		for v := range f.versions[id] {
+			n = max(n, v)
+		}
+		n++
+		f.versions[id][n] = aws.ToString(in.LaunchTemplateData.ImageId)
+		f.tokens[aws.ToString(in.ClientToken)] = n
+	}
+	return &ec2.CreateLaunchTemplateVersionOutput{LaunchTemplateVersion: &ec2types.LaunchTemplateVersion{
+		LaunchTemplateId: aws.String(id), VersionNumber: aws.Int64(n),
+	}}, nil
+}
+
+func (f *fakeAWS) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DescribeImages")
+	out := &ec2.DescribeImagesOutput{}
+	for _, id := range in.ImageIds {
+		if s, ok := f.images[id]; ok {
+			out.Images = append(out.Images, ec2types.Image{ImageId: aws.String(id), State: s})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.StartInstanceRefreshOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("StartInstanceRefresh")
+	for _, r := range f.refreshes {
+		if aws.ToString(r.AutoScalingGroupName) == aws.ToString(in.AutoScalingGroupName) && r.Status != "" && isActiveStatus(r.Status) {
+			return nil, &astypes.InstanceRefreshInProgressFault{Message: aws.String("An Instance Refresh is already in progress")}
+		}
+	}
+	f.started = append(f.started, in)
+	id := fmt.Sprintf("refresh-%d", len(f.started))
+	f.refreshes = append([]*astypes.InstanceRefresh{{
+		AutoScalingGroupName: in.AutoScalingGroupName, InstanceRefreshId: aws.String(id), Status: "Pending",
+		DesiredConfiguration: in.DesiredConfiguration, Preferences: in.Preferences,
+	}}, f.refreshes...)
+	if err := f.startErr; err != nil {
+		if f.startOnce {
+			f.startErr = nil
+		}
+		return nil, err
+	}
+	return &autoscaling.StartInstanceRefreshOutput{InstanceRefreshId: aws.String(id)}, nil
+}
+
+func isActiveStatus(s astypes.InstanceRefreshStatus) bool {
+	switch s {
+	case "Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress":
+		return true
+	}
+	return false
+}
+
+func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.DescribeInstanceRefreshesInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeInstanceRefreshesOutput, error) {
+	f.mu.Lock()
+	f.record("DescribeInstanceRefreshes")
+	out := &autoscaling.DescribeInstanceRefreshesOutput{}
+	for _, r := range f.refreshes {
+		id := aws.ToString(r.InstanceRefreshId)
+		if len(in.InstanceRefreshIds) > 0 && in.InstanceRefreshIds[0] != id {
+			continue
+		}
+		if len(in.InstanceRefreshIds) > 0 && !f.settled[id] {
+			// A watched refresh advances one script step per poll.
+			i := min(f.pollsOf[id], len(f.script)-1)
+			r.Status = f.script[i]
+			r.PercentageComplete = aws.Int32(int32(100 * i / max(1, len(f.script)-1)))
+			r.StatusReason = aws.String("step " + strconv.Itoa(i))
+			f.pollsOf[id]++
+			f.polls++
+		}
+		out.InstanceRefreshes = append(out.InstanceRefreshes, *r)
+	}
+	n, hook := f.polls, f.onPoll
+	f.mu.Unlock()
+	if hook != nil && len(in.InstanceRefreshIds) > 0 {
+		hook(n)
+	}
+	return out, nil
+}
+
+// settle fixes a refresh's status: Cancel and Rollback take it off script.
+func (f *fakeAWS) settle(r *astypes.InstanceRefresh, s astypes.InstanceRefreshStatus) {
+	r.Status = s
+	f.settled[aws.ToString(r.InstanceRefreshId)] = true
+}
+
+func (f *fakeAWS) CancelInstanceRefresh(_ context.Context, in *autoscaling.CancelInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.CancelInstanceRefreshOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("CancelInstanceRefresh")
+	for _, r := range f.refreshes {
+		if isActiveStatus(r.Status) {
+			f.settle(r, "Cancelled")
+			return &autoscaling.CancelInstanceRefreshOutput{InstanceRefreshId: r.InstanceRefreshId}, nil
+		}
+	}
+	return nil, &astypes.ActiveInstanceRefreshNotFoundFault{Message: aws.String("no active refresh")}
+}
+
+func (f *fakeAWS) RollbackInstanceRefresh(_ context.Context, in *autoscaling.RollbackInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.RollbackInstanceRefreshOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("RollbackInstanceRefresh")
+	for _, r := range f.refreshes {
+		if isActiveStatus(r.Status) {
+			f.settle(r, "RollbackInProgress")
+			return &autoscaling.RollbackInstanceRefreshOutput{InstanceRefreshId: r.InstanceRefreshId}, nil
+		}
+	}
+	return nil, &astypes.ActiveInstanceRefreshNotFoundFault{Message: aws.String("no active refresh")}
+}
+
+func (f *fakeAWS) DescribeScalingActivities(context.Context, *autoscaling.DescribeScalingActivitiesInput, ...func(*autoscaling.Options)) (*autoscaling.DescribeScalingActivitiesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DescribeScalingActivities")
+	return &autoscaling.DescribeScalingActivitiesOutput{Activities: f.activities}, nil
+}
+
+// count is how many times call was made.
+func (f *fakeAWS) count(call string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}

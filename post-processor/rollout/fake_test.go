@@ -83,6 +83,9 @@ func (f *fakeAWS) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.Desc
 	defer f.mu.Unlock()
 	f.record("DescribeLaunchTemplateVersions")
 	id := aws.ToString(in.LaunchTemplateId)
+	if aws.ToString(in.LaunchTemplateName) == "web" {
+		id = "lt-1"
+	}
 	vs, ok := f.versions[id]
 	if !ok {
 		return nil, fmt.Errorf("InvalidLaunchTemplateId.NotFound: %s", id)

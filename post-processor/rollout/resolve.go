@@ -43,6 +43,9 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	if err := checkProcesses(g); err != nil {
 		return err
 	}
+	if err := r.checkInstances(g); err != nil {
+		return err
+	}
 	ro.warmup = groupWarmup(g)
 	ro.desired = aws.ToInt32(g.DesiredCapacity)
 
@@ -93,6 +96,37 @@ func checkProcesses(g astypes.AutoScalingGroup) error {
 	name := aws.ToString(g.AutoScalingGroupName)
 	return fmt.Errorf("Auto Scaling group (%s) has suspended processes %s, so an instance refresh would not replace anything; resume them first (aws autoscaling resume-processes --auto-scaling-group-name %s --scaling-processes %s)",
 		name, strings.Join(suspended, ", "), name, strings.Join(suspended, " "))
+}
+
+// checkInstances refuses refreshes that AWS would start but that would
+// hurt or stall: a one-instance group replaced without a spare (an outage),
+// and Standby or scale-in-protected instances under a Wait policy (the
+// refresh stalls for an hour, then fails).
+func (r *roller) checkInstances(g astypes.AutoScalingGroup) error {
+	name := aws.ToString(g.AutoScalingGroupName)
+	ir := r.cfg.InstanceRefresh
+	if aws.ToInt32(g.DesiredCapacity) == 1 && *ir.MaxHealthyPercentage <= 100 {
+		return fmt.Errorf("Auto Scaling group (%s) has one instance and instance_refresh.max_healthy_percentage is %d: it would be terminated before its replacement is healthy (an outage); set max_healthy_percentage above 100 (the default, 110, launches the replacement first)",
+			name, *ir.MaxHealthyPercentage)
+	}
+	var standby, protected []string
+	for _, i := range g.Instances {
+		if i.LifecycleState == astypes.LifecycleStateStandby {
+			standby = append(standby, aws.ToString(i.InstanceId))
+		}
+		if aws.ToBool(i.ProtectedFromScaleIn) {
+			protected = append(protected, aws.ToString(i.InstanceId))
+		}
+	}
+	if len(standby) > 0 && ir.StandbyInstances == "Wait" {
+		return fmt.Errorf("Auto Scaling group (%s) has instances in Standby (%s) and instance_refresh.standby_instances is Wait: the refresh would stall for an hour and fail; return them to service, or set standby_instances to \"Ignore\" or \"Terminate\"",
+			name, strings.Join(standby, ", "))
+	}
+	if len(protected) > 0 && ir.ScaleInProtectedInstances == "Wait" {
+		return fmt.Errorf("Auto Scaling group (%s) has instances protected from scale in (%s) and instance_refresh.scale_in_protected_instances is Wait: the refresh would stall for an hour and fail; remove the protection, or set scale_in_protected_instances to \"Ignore\" or \"Refresh\"",
+			name, strings.Join(protected, ", "))
+	}
+	return nil
 }
 
 // groupWarmup is the warm-up AWS would use for the group: its default
@@ -150,10 +184,30 @@ func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
 	if len(out.Images) == 0 {
 		return fmt.Errorf("AMI (%s) not found in %s, where Auto Scaling group (%s) runs", ro.imageID, ro.region, ro.group)
 	}
-	if s := out.Images[0].State; s != ec2types.ImageStateAvailable {
+	img := out.Images[0]
+	if s := img.State; s != ec2types.ImageStateAvailable {
 		return fmt.Errorf("AMI (%s) in %s is %s, not available; instances cannot launch from it", ro.imageID, ro.region, s)
 	}
+	if p := aws.ToString(img.DeregistrationProtection); p == "" || p == "disabled" {
+		r.warnDeregistration(ro)
+	}
 	return nil
+}
+
+// warnDeregistration warns, once per AMI, that Packer deregisters the AMI
+// if the build fails and no post-processor kept the builder's artifact.
+func (r *roller) warnDeregistration(ro *rollout) {
+	r.uiMu.Lock()
+	defer r.uiMu.Unlock()
+	if r.warned == nil {
+		r.warned = map[string]bool{}
+	}
+	if r.warned[ro.imageID] {
+		return
+	}
+	r.warned[ro.imageID] = true
+	r.ui.Say(fmt.Sprintf("Warning: AMI %s (%s) has no deregistration protection. If this roll-out fails or is interrupted, Packer deregisters the builder's AMI unless a post-processor kept it, possibly while instances run it. Set deregistration_protection { enabled = true } on the builder, or keep_input_artifact = true on an earlier post-processor.",
+		ro.imageID, ro.region))
 }
 
 // findActive looks for a refresh already running on the group. One whose

@@ -64,6 +64,7 @@ type roller struct {
 	cfg     *Config
 	ui      packersdk.Ui
 	uiMu    sync.Mutex
+	warned  map[string]bool // AMIs already warned about, under uiMu
 	waitOpt []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
 }
 

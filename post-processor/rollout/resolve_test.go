@@ -1,0 +1,201 @@
+package rollout
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+func TestPreflightRefusals(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(f *fakeAWS)
+		raw   map[string]interface{}
+		want  []string
+	}{
+		{"missing group", func(f *fakeAWS) { delete(f.groups, "web") }, nil,
+			[]string{"Auto Scaling group (web) not found in us-east-1"}},
+		{"launch configuration", func(f *fakeAWS) {
+			g := f.groups["web"]
+			g.LaunchTemplate, g.LaunchConfigurationName = nil, aws.String("web-lc")
+			f.groups["web"] = g
+		}, nil, []string{"uses launch configuration web-lc", "not supported yet"}},
+		{"suspended", func(f *fakeAWS) {
+			g := f.groups["web"]
+			g.SuspendedProcesses = []astypes.SuspendedProcess{{ProcessName: aws.String("Launch")}, {ProcessName: aws.String("AZRebalance")}, {ProcessName: aws.String("InstanceRefresh")}}
+			f.groups["web"] = g
+		}, nil, []string{"suspended processes Launch, InstanceRefresh", "resume-processes --auto-scaling-group-name web --scaling-processes Launch InstanceRefresh"}},
+		{"one instance without spare", func(f *fakeAWS) {
+			g := f.groups["web"]
+			g.DesiredCapacity = aws.Int32(1)
+			f.groups["web"] = g
+		}, map[string]interface{}{"instance_refresh": map[string]interface{}{"min_healthy_percentage": 90, "max_healthy_percentage": 100}},
+			[]string{"has one instance", "an outage", "max_healthy_percentage above 100"}},
+		{"standby with wait", func(f *fakeAWS) {
+			g := f.groups["web"]
+			g.Instances = []astypes.Instance{{InstanceId: aws.String("i-1"), LifecycleState: astypes.LifecycleStateStandby}}
+			f.groups["web"] = g
+		}, nil, []string{"in Standby (i-1)", `standby_instances to "Ignore"`}},
+		{"protected with wait", func(f *fakeAWS) {
+			g := f.groups["web"]
+			g.Instances = []astypes.Instance{{InstanceId: aws.String("i-2"), ProtectedFromScaleIn: aws.Bool(true)}}
+			f.groups["web"] = g
+		}, nil, []string{"protected from scale in (i-2)", `scale_in_protected_instances to "Ignore"`}},
+		{"AMI missing", func(f *fakeAWS) { delete(f.images, "ami-new") }, nil, []string{"AMI (ami-new) not found in us-east-1"}},
+		{"AMI pending", func(f *fakeAWS) { f.images["ami-new"] = ec2types.ImageStatePending }, nil, []string{"AMI (ami-new) in us-east-1 is pending"}},
+		{"override template", func(f *fakeAWS) {
+			g := f.groups["web"]
+			g.MixedInstancesPolicy = &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{
+				LaunchTemplateSpecification: g.LaunchTemplate,
+				Overrides: []astypes.LaunchTemplateOverrides{{InstanceType: aws.String("m7g.large"), LaunchTemplateSpecification: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-arm")}}},
+			}}
+			g.LaunchTemplate = nil
+			f.groups["web"] = g
+		}, nil, []string{"override for m7g.large names its own launch template"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeAWS()
+			c.setup(f)
+			p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, c.raw)
+			_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range append(c.want, "nothing was changed") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+			if f.count("CreateLaunchTemplateVersion")+f.count("StartInstanceRefresh") != 0 {
+				t.Errorf("a refused roll-out changed something: %v", f.calls)
+			}
+		})
+	}
+}
+
+func TestEveryGroupIsCheckedBeforeAnyChange(t *testing.T) {
+	east, west := newFakeAWS(), newFakeAWS()
+	west.images = map[string]ec2types.ImageState{"ami-west": ec2types.ImageStateAvailable}
+	delete(west.groups, "web")
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": east, "us-west-2": west}, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web", "region": "us-east-1"}, {"auto_scaling_group": "web", "region": "us-west-2"}},
+	})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new,us-west-2:ami-west"))
+	if err == nil || !strings.Contains(err.Error(), "not found in us-west-2") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(east.created) != 0 {
+		t.Error("the healthy region was changed although another target failed its checks")
+	}
+}
+
+func TestMultiRegionUsesEachRegionsAMI(t *testing.T) {
+	east, west := newFakeAWS(), newFakeAWS()
+	west.images = map[string]ec2types.ImageState{"ami-west": ec2types.ImageStateAvailable}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": east, "us-west-2": west}, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web", "region": "us-west-2"}, {"auto_scaling_group": "web", "region": "us-east-1"}},
+	})
+	art, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new,us-west-2:ami-west"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(east.created[0].LaunchTemplateData.ImageId) != "ami-new" || aws.ToString(west.created[0].LaunchTemplateData.ImageId) != "ami-west" {
+		t.Error("a region got another region's AMI")
+	}
+	if art.Id() != "us-east-1:web:refresh-1,us-west-2:web:refresh-1" {
+		t.Errorf("Id %q", art.Id())
+	}
+}
+
+func TestTargetRegionRules(t *testing.T) {
+	f := newFakeAWS()
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new,us-west-2:ami-west"))
+	if err == nil || !strings.Contains(err.Error(), "set region: the artifact has AMIs in 2 regions") {
+		t.Fatalf("a target without region must not guess among several: %v", err)
+	}
+	p = newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"target": []map[string]interface{}{{"auto_scaling_group": "web", "region": "eu-west-1"}}})
+	_, _, _, err = p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "no AMI in eu-west-1 (it has us-east-1)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMixedInstancesPolicyKeepsItsStructure(t *testing.T) {
+	f := newFakeAWS()
+	g := f.groups["web"]
+	g.MixedInstancesPolicy = &astypes.MixedInstancesPolicy{
+		LaunchTemplate: &astypes.LaunchTemplate{
+			LaunchTemplateSpecification: &astypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("web"), Version: aws.String("$Default")},
+			Overrides:                   []astypes.LaunchTemplateOverrides{{InstanceType: aws.String("c7i.large")}, {InstanceType: aws.String("m7i.large")}},
+		},
+		InstancesDistribution: &astypes.InstancesDistribution{OnDemandPercentageAboveBaseCapacity: aws.Int32(25)},
+	}
+	g.LaunchTemplate = nil
+	f.groups["web"] = g
+	f.versions["lt-1"][2] = "ami-default"
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(f.created[0].SourceVersion); got != "2" {
+		t.Errorf("SourceVersion %s, want 2 ($Default resolved)", got)
+	}
+	dc := f.started[0].DesiredConfiguration
+	if dc.LaunchTemplate != nil || dc.MixedInstancesPolicy == nil {
+		t.Fatal("a mixed instances group must get a mixed instances desired configuration")
+	}
+	spec := dc.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
+	if aws.ToString(spec.LaunchTemplateId) != "lt-1" || aws.ToString(spec.Version) != "4" {
+		t.Errorf("spec %+v, want lt-1 version 4", spec)
+	}
+	if len(dc.MixedInstancesPolicy.LaunchTemplate.Overrides) != 2 || aws.ToInt32(dc.MixedInstancesPolicy.InstancesDistribution.OnDemandPercentageAboveBaseCapacity) != 25 {
+		t.Error("overrides or distribution lost")
+	}
+	if v := aws.ToString(f.groups["web"].MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.Version); v != "$Default" {
+		t.Errorf("the group's own policy was modified (version %s)", v)
+	}
+}
+
+func TestSourceAlreadyOnAMIReusesVersion(t *testing.T) {
+	f := newFakeAWS()
+	f.versions["lt-1"][3] = "ami-new"
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.created) != 0 || aws.ToString(f.started[0].DesiredConfiguration.LaunchTemplate.Version) != "3" {
+		t.Errorf("want no new version and a refresh onto version 3: created %d", len(f.created))
+	}
+}
+
+func TestWaitFalseReturnsAfterStart(t *testing.T) {
+	f := newFakeAWS()
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"wait": false})
+	ui := &packersdk.MockUi{}
+	art, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.count("DescribeInstanceRefreshes") != 1 || art.(*Artifact).Results[0].Status != "Pending" || !said(ui, "describe-instance-refreshes --region us-east-1 --auto-scaling-group-name web --instance-refresh-ids refresh-1") {
+		t.Errorf("wait=false: polls %d, artifact %+v, output %v", f.count("DescribeInstanceRefreshes"), art.(*Artifact).Results, messages(ui))
+	}
+}
+
+func TestDeregistrationWarning(t *testing.T) {
+	f := newFakeAWS()
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	ui := &packersdk.MockUi{}
+	if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if !said(ui, "AMI ami-new (us-east-1) has no deregistration protection") {
+		t.Errorf("no warning: %v", messages(ui))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
 const (
@@ -21,6 +22,9 @@ const (
 	// no progress for an hour; two hours leaves room for a healthy refresh
 	// of a large group with warm-ups.
 	defaultTimeout = 2 * time.Hour
+
+	// minPollDelay keeps a mistyped poll delay from hammering the API.
+	minPollDelay = 100 * time.Millisecond
 
 	// maxVersionDescription is EC2's limit on a version description.
 	maxVersionDescription = 255
@@ -82,13 +86,22 @@ type Config struct {
 	// (default), `cancel` or `detach`, as for `on_interrupt`.
 	OnTimeout string `mapstructure:"on_timeout"`
 
+	// The delay between two polls of a refresh that is making progress, as
+	// a Go duration. Defaults to `5s`; at least `100ms`.
+	PollMinDelay string `mapstructure:"poll_min_delay"`
+	// The longest delay between two polls: while nothing changes the delay
+	// doubles up to it. Defaults to `30s`. Raise it to spend less API quota
+	// on long refreshes; the end of a refresh is noticed at most this late.
+	PollMaxDelay string `mapstructure:"poll_max_delay"`
+
 	// The description of the launch template versions this post-processor
 	// creates. Defaults to one naming the build and the AMI. It takes part
 	// in the idempotency token, so keep it free of timestamps.
 	VersionDescription string `mapstructure:"version_description"`
 
-	timeout time.Duration
-	ctx     interpolate.Context
+	timeout                    time.Duration
+	pollMinDelay, pollMaxDelay time.Duration
+	ctx                        interpolate.Context
 }
 
 // Target names one Auto Scaling group to roll.
@@ -154,6 +167,29 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add(fmt.Errorf("timeout: must be positive, got %s", c.Timeout))
 		default:
 			c.timeout = d
+		}
+	}
+
+	c.pollMinDelay, c.pollMaxDelay = instancerefresh.DefaultMinDelay, instancerefresh.DefaultMaxDelay
+	for _, d := range []struct {
+		field, raw string
+		dst        *time.Duration
+	}{{"poll_min_delay", c.PollMinDelay, &c.pollMinDelay}, {"poll_max_delay", c.PollMaxDelay, &c.pollMaxDelay}} {
+		if d.raw == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.raw)
+		if err != nil || v < minPollDelay {
+			add(fmt.Errorf("%s: want a duration of at least %s such as 5s, got %q", d.field, minPollDelay, d.raw))
+			continue
+		}
+		*d.dst = v
+	}
+	if c.pollMinDelay > c.pollMaxDelay {
+		if c.PollMaxDelay == "" {
+			c.pollMaxDelay = c.pollMinDelay
+		} else {
+			add(fmt.Errorf("poll_max_delay: must not be below poll_min_delay (%s), got %s", c.pollMinDelay, c.pollMaxDelay))
 		}
 	}
 

@@ -86,6 +86,10 @@ func TestConfigErrors(t *testing.T) {
 			`scale_in_protected_instances: "wait" is not one of`, `standby_instances: "Drop"`, `strategy: "BlueGreen"`,
 		}},
 		{"alarms", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"alarms": []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"}}}, []string{"alarms: at most 10, got 11"}},
+		{"poll delays", map[string]interface{}{"target": target(), "poll_min_delay": "1ms", "poll_max_delay": "often"}, []string{
+			`poll_min_delay: want a duration of at least 100ms`, `poll_max_delay: want a duration`,
+		}},
+		{"poll order", map[string]interface{}{"target": target(), "poll_min_delay": "10s", "poll_max_delay": "1s"}, []string{"poll_max_delay: must not be below poll_min_delay (10s)"}},
 		{"policies", map[string]interface{}{"target": target(), "on_refresh_in_progress": "ignore", "on_interrupt": "panic", "on_timeout": "x", "timeout": "soon"}, []string{
 			`on_refresh_in_progress: "ignore"`, `on_interrupt: "panic"`, `on_timeout: "x"`, `timeout: "soon" is not a duration`,
 		}},

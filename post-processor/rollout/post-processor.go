@@ -55,7 +55,12 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if err != nil {
 		return nil, false, false, err
 	}
-	r := &roller{cfg: &p.config, ui: ui, waitOpt: p.waitOptions}
+	waitOpt := append([]func(*instancerefresh.InstanceRefreshCompleteWaiterOptions){
+		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
+			o.MinDelay, o.MaxDelay = p.config.pollMinDelay, p.config.pollMaxDelay
+		},
+	}, p.waitOptions...)
+	r := &roller{cfg: &p.config, ui: ui, waitOpt: waitOpt}
 	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
 	err = r.run(ctx, ros)
 	art := newArtifact(ros)

@@ -62,17 +62,19 @@ type Config struct {
 	// returns once every refresh has started.
 	Wait *bool `mapstructure:"wait"`
 
-	// The longest time to wait for all refreshes to end, as a Go duration
-	// (`90m`, `3h`). Defaults to `2h`. What happens when it passes is set by
-	// `on_timeout`.
+	// The longest time the roll-out may take from the moment the
+	// post-processor starts, waits for other refreshes included, as a Go
+	// duration (`90m`, `3h`). Defaults to `2h`. What happens when it passes
+	// is set by `on_timeout`.
 	Timeout string `mapstructure:"timeout"`
 
 	// What to do with a refresh that is already running on a group:
 	// `fail` (default) stops before changing anything; `wait` waits for it
 	// to end and then starts; `cancel` cancels it and starts. A running
-	// refresh that this post-processor started for the same launch template
-	// version (a re-run after a crash or a lost response) is always adopted
-	// and waited for instead.
+	// refresh whose desired configuration is a numbered version of the
+	// group's launch template carrying this AMI (typically this build's own,
+	// re-run after a crash or a lost response) does what this one would: it
+	// is adopted and waited for instead.
 	OnRefreshInProgress string `mapstructure:"on_refresh_in_progress"`
 
 	// What to do with running refreshes when the build is interrupted

@@ -46,7 +46,7 @@ func newFakeAWS() *fakeAWS {
 		groups: map[string]astypes.AutoScalingGroup{
 			"web": {
 				AutoScalingGroupName:  aws.String("web"),
-				LaunchTemplate:        &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-1"), LaunchTemplateName: aws.String("web"), Version: aws.String("$Latest")},
+				LaunchTemplate:        &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-1"), LaunchTemplateName: aws.String("web"), Version: aws.String("3")},
 				DesiredCapacity:       aws.Int32(4),
 				DefaultInstanceWarmup: aws.Int32(120),
 			},

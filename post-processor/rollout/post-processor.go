@@ -42,10 +42,12 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 
 // PostProcess rolls every target group onto the artifact's AMI.
 //
-// It returns an artifact of its own, whose Destroy does nothing, with keep
-// and forceOverride set: Packer destroys a builder artifact that no
-// post-processor keeps, which for an AMI means deregistering it while the
-// fleet runs on it.
+// On success it returns an artifact of its own, whose Destroy does nothing,
+// with keep and forceOverride set: Packer destroys a builder artifact that
+// no post-processor keeps, which for an AMI means deregistering it while the
+// fleet runs on it. On failure Packer ignores what a post-processor returns
+// and destroys the builder artifact unless something earlier kept it; the
+// warning printed during resolve says how to protect the AMI.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
 	images, err := imagesFromArtifact(source)
 	if err != nil {
@@ -106,6 +108,13 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 		ros = append(ros, &rollout{region: region, group: t.AutoScalingGroup, imageID: ami, clients: c})
 	}
 	sort.SliceStable(ros, func(i, j int) bool { return ros[i].region < ros[j].region })
+	seen := map[string]bool{}
+	for _, ro := range ros {
+		if seen[ro.label()] {
+			return nil, fmt.Errorf("Auto Scaling group %s is the target of two target blocks; list each group once", ro.label())
+		}
+		seen[ro.label()] = true
+	}
 	return ros, nil
 }
 

@@ -59,14 +59,14 @@ func TestPostProcessHappyPath(t *testing.T) {
 		t.Errorf("keep=%v forceOverride=%v; both must be true so Packer never deregisters the AMI", keep, force)
 	}
 
-	// The version: from the group's numbered version ($Latest resolved to 3),
-	// only ImageId, a token that names nothing random.
+	// The version: from the group's numbered version, only ImageId, a
+	// token that names nothing random.
 	if len(f.created) != 1 {
 		t.Fatalf("%d versions created, want 1", len(f.created))
 	}
 	v := f.created[0]
 	if aws.ToString(v.SourceVersion) != "3" {
-		t.Errorf("SourceVersion %q, want the numbered version 3 ($Latest resolved)", aws.ToString(v.SourceVersion))
+		t.Errorf("SourceVersion %q, want the group's version 3", aws.ToString(v.SourceVersion))
 	}
 	if want := (&astypesLTData{ImageId: "ami-new"}); !want.equals(v.LaunchTemplateData) {
 		t.Errorf("LaunchTemplateData %+v, want ImageId only", v.LaunchTemplateData)
@@ -122,7 +122,7 @@ func TestPostProcessHappyPath(t *testing.T) {
 	if !strings.Contains(art.String(), "lt-1 version 4 (from 3) with ami-new") || art.Destroy() != nil {
 		t.Errorf("String %q", art.String())
 	}
-	if !said(ui, "created version 4 of launch template lt-1 from version 3") || !said(ui, "Successful") || !said(ui, "launches from $Latest") {
+	if !said(ui, "created version 4 of launch template lt-1 from version 3") || !said(ui, "Successful") {
 		t.Errorf("progress output misses a phase: %v", messages(ui))
 	}
 }
@@ -363,5 +363,21 @@ func TestLostStartAnswerIsAdopted(t *testing.T) {
 	}
 	if len(f.started) != 1 || art.(*Artifact).Results[0].InstanceRefreshID != "refresh-1" {
 		t.Errorf("want exactly one refresh, followed: started %d, artifact %+v", len(f.started), art.(*Artifact).Results)
+	}
+}
+
+func TestLatestIsResolvedAndExplained(t *testing.T) {
+	f := newFakeAWS()
+	f.groups["web"] = withVersion(f.groups["web"], "$Latest")
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"instance_refresh": map[string]interface{}{"auto_rollback": false}})
+	ui := &packersdk.MockUi{}
+	if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(f.created[0].SourceVersion) != "3" || aws.ToString(f.started[0].DesiredConfiguration.LaunchTemplate.Version) != "4" {
+		t.Errorf("$Latest must be resolved to 3 and the refresh pinned to 4")
+	}
+	if !said(ui, "launches from $Latest of lt-1") {
+		t.Errorf("the $Latest effect is not explained: %v", messages(ui))
 	}
 }

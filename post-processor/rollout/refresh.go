@@ -125,7 +125,7 @@ func (r *roller) clearForeign(ctx context.Context, ro *rollout) error {
 		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) { o.Retryable = anyEnd })...)
 	last, err := w.WaitForOutput(ctx, &autoscaling.DescribeInstanceRefreshesInput{
 		AutoScalingGroupName: aws.String(ro.group), InstanceRefreshIds: []string{id},
-	}, r.cfg.timeout)
+	}, r.remaining())
 	if err != nil {
 		return fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s) of someone else to end: %w", ro.group, id, err)
 	}

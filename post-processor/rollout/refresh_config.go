@@ -34,7 +34,8 @@ const (
 type InstanceRefreshConfig struct {
 	// The percentage of the desired capacity that must stay in service and
 	// healthy during the refresh, 0 to 100. Defaults to `100`: capacity never
-	// drops (AWS's own default is 90).
+	// drops. It is always sent, so it overrides the group's instance
+	// maintenance policy (AWS's default without one is 90).
 	MinHealthyPercentage *int `mapstructure:"min_healthy_percentage"`
 	// The percentage of the desired capacity that may be in service or
 	// pending during the refresh, 100 to 200, at most 100 above
@@ -94,9 +95,6 @@ func (c *InstanceRefreshConfig) Prepare() []error {
 
 	if c.MinHealthyPercentage == nil {
 		c.MinHealthyPercentage = intPtr(defaultMinHealthy)
-		if c.MaxHealthyPercentage != nil && *c.MaxHealthyPercentage < defaultMinHealthy {
-			c.MinHealthyPercentage = intPtr(*c.MaxHealthyPercentage)
-		}
 	}
 	if c.MaxHealthyPercentage == nil {
 		c.MaxHealthyPercentage = intPtr(max(defaultMaxHealthy, *c.MinHealthyPercentage))
@@ -213,7 +211,7 @@ func (c *InstanceRefreshConfig) Preferences(warmup time.Duration) *astypes.Refre
 	return p
 }
 
-// parseDuration parses a Go duration, also accepting a bare "0".
+// parseDuration parses a Go duration.
 func parseDuration(s string) (time.Duration, bool) {
 	d, err := time.ParseDuration(s)
 	return d, err == nil

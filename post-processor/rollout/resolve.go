@@ -47,7 +47,6 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 		return err
 	}
 	ro.warmup = groupWarmup(g)
-	ro.desired = aws.ToInt32(g.DesiredCapacity)
 
 	if err := r.resolveVersion(ctx, ro); err != nil {
 		return err
@@ -168,6 +167,18 @@ func (r *roller) resolveVersion(ctx context.Context, ro *rollout) error {
 	if ref != strconv.FormatInt(ro.sourceVersion, 10) {
 		log.Printf("[DEBUG] %s: launch template %s version %s is version %d", ro.label(), ro.templateID, ref, ro.sourceVersion)
 	}
+	if *r.cfg.InstanceRefresh.AutoRollback {
+		// AWS cannot roll back to a moving reference or an SSM alias and
+		// refuses such a start; refuse it here, before a version exists.
+		if ref == "$Latest" || ref == "$Default" {
+			return fmt.Errorf("Auto Scaling group (%s) launches from %s of launch template %s, and AWS cannot roll back to %s: pin the group to a version number (version %d is what it runs now), or set instance_refresh.auto_rollback = false",
+				ro.group, ref, ro.templateID, ref, ro.sourceVersion)
+		}
+		if strings.HasPrefix(ro.sourceImage, "resolve:ssm:") {
+			return fmt.Errorf("Auto Scaling group (%s) runs version %d of launch template %s, whose image is the SSM parameter %s, and AWS cannot roll back to one: set instance_refresh.auto_rollback = false",
+				ro.group, ro.sourceVersion, ro.templateID, ro.sourceImage)
+		}
+	}
 	if ref == "$Latest" {
 		r.say(ro, "launches from $Latest of %s: from the moment the new version exists, any instance the group launches uses the new AMI; the refresh pins version numbers", ro.templateID)
 	}
@@ -211,8 +222,10 @@ func (r *roller) warnDeregistration(ro *rollout) {
 }
 
 // findActive looks for a refresh already running on the group. One whose
-// desired configuration is a version of our template carrying our AMI is
-// ours (a re-run, or a start whose answer was lost): it is adopted. Any
+// desired configuration is a numbered version of the group's template
+// carrying our AMI does exactly what we would start (typically our own
+// re-run, or a start whose answer was lost), whoever started it: it is
+// adopted. Any
 // other is foreign and handled by on_refresh_in_progress; with "fail" the
 // roll-out stops here, before anything is changed.
 func (r *roller) findActive(ctx context.Context, ro *rollout) error {

@@ -140,7 +140,7 @@ func TestMixedInstancesPolicyKeepsItsStructure(t *testing.T) {
 	g.LaunchTemplate = nil
 	f.groups["web"] = g
 	f.versions["lt-1"][2] = "ami-default"
-	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"instance_refresh": map[string]interface{}{"auto_rollback": false}})
 	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +197,35 @@ func TestDeregistrationWarning(t *testing.T) {
 	}
 	if !said(ui, "AMI ami-new (us-east-1) has no deregistration protection") {
 		t.Errorf("no warning: %v", messages(ui))
+	}
+}
+
+func TestAutoRollbackNeedsANumberedVersion(t *testing.T) {
+	for _, ref := range []string{"$Latest", "$Default"} {
+		f := newFakeAWS()
+		p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"instance_refresh": map[string]interface{}{"auto_rollback": true}})
+		f.groups["web"] = withVersion(f.groups["web"], ref)
+		_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+		if err == nil || !strings.Contains(err.Error(), "AWS cannot roll back to "+ref) || !strings.Contains(err.Error(), "auto_rollback = false") || len(f.created) != 0 {
+			t.Errorf("%s: err = %v, created %d", ref, err, len(f.created))
+		}
+	}
+	f := newFakeAWS()
+	f.versions["lt-1"][3] = "resolve:ssm:/app/ami"
+	f.groups["web"] = withVersion(f.groups["web"], "3")
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err == nil || !strings.Contains(err.Error(), "SSM parameter resolve:ssm:/app/ami") {
+		t.Errorf("SSM alias: err = %v", err)
+	}
+}
+
+func TestDuplicateTargetAfterRegionDefaulting(t *testing.T) {
+	f := newFakeAWS()
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web"}, {"auto_scaling_group": "web", "region": "us-east-1"}},
+	})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "target of two target blocks") {
+		t.Fatalf("err = %v", err)
 	}
 }

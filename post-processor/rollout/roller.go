@@ -28,7 +28,6 @@ type rollout struct {
 	sourceVersion int64
 	sourceImage   string
 	warmup        time.Duration
-	desired       int32
 	adopted       *astypes.InstanceRefresh // a running refresh of ours
 	foreign       *astypes.InstanceRefresh // a running refresh of someone else's
 
@@ -40,6 +39,12 @@ type rollout struct {
 	final          *astypes.InstanceRefresh
 	action         string // what was done on interruption or timeout, if anything
 	err            error
+}
+
+// remaining is what is left of the run's timeout, at least a moment so
+// that a wait past the deadline still reports a timeout.
+func (r *roller) remaining() time.Duration {
+	return max(time.Until(r.deadline), time.Millisecond)
 }
 
 func (ro *rollout) label() string { return ro.group + " (" + ro.region + ")" }
@@ -65,6 +70,10 @@ type roller struct {
 	ui      packersdk.Ui
 	uiMu    sync.Mutex
 	warned  map[string]bool // AMIs already warned about, under uiMu
+
+	// deadline ends every wait of the run, so that timeout bounds the
+	// whole roll-out rather than each group or phase.
+	deadline time.Time
 	waitOpt []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
 }
 
@@ -80,6 +89,7 @@ func (r *roller) say(ro *rollout, format string, args ...any) {
 // next. Every group is read and checked before any is changed; once
 // refreshes run, a failure elsewhere does not stop them.
 func (r *roller) run(ctx context.Context, ros []*rollout) error {
+	r.deadline = time.Now().Add(r.cfg.timeout)
 	var errs []error
 	for _, ro := range ros {
 		if err := r.resolve(ctx, ro); err != nil {

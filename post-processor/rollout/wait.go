@@ -45,7 +45,7 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 	final, err := w.WaitForOutput(ctx, &autoscaling.DescribeInstanceRefreshesInput{
 		AutoScalingGroupName: aws.String(ro.group),
 		InstanceRefreshIds:   []string{ro.refreshID},
-	}, r.cfg.timeout)
+	}, r.remaining())
 	if final != nil {
 		ro.final = final
 	}

@@ -23,14 +23,14 @@ build() {
   work=$(mktemp -d)
   trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' RETURN
   (cd "$work" && go mod init e2etools >/dev/null 2>&1)
-  dir=$(cd "$work" && go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  dir=$(cd "$work" && go mod download -json "$module@$version" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   if [ -z "$dir" ]; then
     echo "e2e-tools: could not download $module@$version" >&2
     return 1
   fi
   cp -r "$dir" "$work/src"
   chmod -R u+w "$work/src"
-  (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$out.tmp" .)
+  (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$out.tmp" . 2>"$work/build.log") || { cat "$work/build.log" >&2; return 1; }
   mv "$out.tmp" "$out"
 }
 

@@ -93,7 +93,7 @@ func TestConfigErrors(t *testing.T) {
 		{"policies", map[string]interface{}{"target": target(), "on_refresh_in_progress": "ignore", "on_interrupt": "panic", "on_timeout": "x", "timeout": "soon"}, []string{
 			`on_refresh_in_progress: "ignore"`, `on_interrupt: "panic"`, `on_timeout: "x"`, `timeout: "soon" is not a duration`,
 		}},
-		{"keys", map[string]interface{}{"target": target(), "access_key": "AKIA", "assume_role": map[string]interface{}{"external_id": "x", "duration_seconds": 60}}, []string{
+		{"keys", map[string]interface{}{"target": target(), "access_key": "AKIA", "assume_role": map[string]interface{}{"external_id": "ext-id-for-config-test", "duration_seconds": 60}}, []string{
 			"access_key and secret_key: set both or neither", "assume_role.role_arn: required", "assume_role.duration_seconds: must be from 900 to 43200, got 60",
 		}},
 	}

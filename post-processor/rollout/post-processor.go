@@ -10,6 +10,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"sort"
@@ -68,7 +69,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	art := newArtifact(ros)
 	log.Printf("[DEBUG] asg-rollout: %s", art.String())
 	if err != nil {
-		return art, true, true, err
+		// Errors quote AWS answers; they reach Packer's UI and logs
+		// unfiltered unless filtered here.
+		return art, true, true, errors.New(packersdk.LogSecretFilter.FilterString(err.Error()))
 	}
 	return art, true, true, nil
 }

@@ -15,6 +15,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
@@ -217,8 +218,8 @@ func (r *roller) warnDeregistration(ro *rollout) {
 		return
 	}
 	r.warned[ro.imageID] = true
-	r.ui.Say(fmt.Sprintf("Warning: AMI %s (%s) has no deregistration protection. If this roll-out fails or is interrupted, Packer deregisters the builder's AMI unless a post-processor kept it, possibly while instances run it. Set deregistration_protection { enabled = true } on the builder, or keep_input_artifact = true on an earlier post-processor.",
-		ro.imageID, ro.region))
+	r.ui.Say(packersdk.LogSecretFilter.FilterString(fmt.Sprintf("Warning: AMI %s (%s) has no deregistration protection. If this roll-out fails or is interrupted, Packer deregisters the builder's AMI unless a post-processor kept it, possibly while instances run it. Set deregistration_protection { enabled = true } on the builder, or keep_input_artifact = true on an earlier post-processor.",
+		ro.imageID, ro.region)))
 }
 
 // findActive looks for a refresh already running on the group. One whose

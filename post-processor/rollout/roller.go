@@ -81,7 +81,7 @@ type roller struct {
 func (r *roller) say(ro *rollout, format string, args ...any) {
 	r.uiMu.Lock()
 	defer r.uiMu.Unlock()
-	r.ui.Say(ro.label() + ": " + fmt.Sprintf(format, args...))
+	r.ui.Say(packersdk.LogSecretFilter.FilterString(ro.label() + ": " + fmt.Sprintf(format, args...)))
 }
 
 // run rolls every group: resolve targets, create versions, start

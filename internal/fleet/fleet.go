@@ -1,0 +1,280 @@
+// Package fleet seeds and inspects Auto Scaling fleets on a local AWS, for
+// the end-to-end tests and the demo. It answers the question a user asks
+// after a roll-out: which AMI and which launch template version is each
+// instance running?
+package fleet
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// Clients are the clients of one region of a local AWS.
+type Clients struct {
+	Region      string
+	EC2         *ec2.Client
+	AutoScaling *autoscaling.Client
+}
+
+// NewClients returns clients for region at endpoint, with the local AWS's
+// static test credentials.
+func NewClients(endpoint, region string) *Clients {
+	cfg := aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+	}
+	return &Clients{
+		Region:      region,
+		EC2:         ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		AutoScaling: autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+	}
+}
+
+// Spec describes a fleet to seed.
+type Spec struct {
+	Group        string
+	Desired      int32
+	InstanceType string // default t3.micro
+	ImageID      string // default: StockImage
+	UserData     string // plain text; default a small script
+	Warmup       int32  // the group's default instance warm-up, seconds; default 60
+	// Version is how the group names its template version: "1" (default),
+	// "$Latest" or "$Default".
+	Version string
+}
+
+// Seeded is what Seed made.
+type Seeded struct {
+	Spec
+	LaunchTemplateID string
+	SecurityGroupID  string
+}
+
+// Seed creates a security group, a launch template (version 1) and an Auto
+// Scaling group on it, and waits until the group's instances are in
+// service.
+func (c *Clients) Seed(ctx context.Context, s Spec) (*Seeded, error) {
+	if s.InstanceType == "" {
+		s.InstanceType = "t3.micro"
+	}
+	if s.UserData == "" {
+		s.UserData = "#!/bin/sh\necho serving " + s.Group + "\n"
+	}
+	if s.Warmup == 0 {
+		s.Warmup = 60
+	}
+	if s.Version == "" {
+		s.Version = "1"
+	}
+	if s.ImageID == "" {
+		img, err := c.StockImage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.ImageID = img
+	}
+	sg, err := c.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+		GroupName: aws.String(s.Group + "-sg"), Description: aws.String("instances of " + s.Group),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating security group for %s: %w", s.Group, err)
+	}
+	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(s.Group),
+		VersionDescription: aws.String("seeded"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
+			ImageId:          aws.String(s.ImageID),
+			InstanceType:     ec2types.InstanceType(s.InstanceType),
+			SecurityGroupIds: []string{aws.ToString(sg.GroupId)},
+			UserData:         aws.String(base64.StdEncoding.EncodeToString([]byte(s.UserData))),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating launch template %s: %w", s.Group, err)
+	}
+	ltID := aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName:  aws.String(s.Group),
+		LaunchTemplate:        &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(ltID), Version: aws.String(s.Version)},
+		MinSize:               aws.Int32(0),
+		MaxSize:               aws.Int32(max(2*s.Desired, 2)),
+		DesiredCapacity:       aws.Int32(s.Desired),
+		AvailabilityZones:     []string{c.Region + "a"},
+		DefaultInstanceWarmup: aws.Int32(s.Warmup),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating Auto Scaling group %s: %w", s.Group, err)
+	}
+	if err := c.WaitInService(ctx, s.Group, int(s.Desired)); err != nil {
+		return nil, err
+	}
+	return &Seeded{Spec: s, LaunchTemplateID: ltID, SecurityGroupID: aws.ToString(sg.GroupId)}, nil
+}
+
+// StockImage returns an available AMI that the local AWS ships in the
+// region, the same on every call.
+func (c *Clients) StockImage(ctx context.Context) (string, error) {
+	out, err := c.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
+	if err != nil {
+		return "", fmt.Errorf("listing stock AMIs in %s: %w", c.Region, err)
+	}
+	var ids []string
+	for _, img := range out.Images {
+		if img.State == ec2types.ImageStateAvailable && img.Architecture == ec2types.ArchitectureValuesX8664 {
+			ids = append(ids, aws.ToString(img.ImageId))
+		}
+	}
+	if len(ids) == 0 {
+		return "", fmt.Errorf("no stock AMI in %s", c.Region)
+	}
+	sort.Strings(ids)
+	return ids[0], nil
+}
+
+// WaitInService waits until the group has n instances in service.
+func (c *Clients) WaitInService(ctx context.Context, group string, n int) error {
+	for {
+		st, err := c.Snapshot(ctx, group)
+		if err == nil && st.InService() == n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d instances of %s in service: %w (last error %v)", n, group, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Instance is one instance of a group as a user would check it.
+type Instance struct {
+	ID             string
+	ImageID        string
+	LifecycleState string
+}
+
+// State is a group as a user would check it after a roll-out.
+type State struct {
+	Group            string
+	LaunchTemplateID string
+	Version          string // as the group names it
+	Instances        []Instance
+}
+
+// InService counts the instances in service.
+func (s *State) InService() int {
+	n := 0
+	for _, i := range s.Instances {
+		if i.LifecycleState == string(astypes.LifecycleStateInService) {
+			n++
+		}
+	}
+	return n
+}
+
+// Images counts the in-service instances by AMI.
+func (s *State) Images() map[string]int {
+	m := map[string]int{}
+	for _, i := range s.Instances {
+		if i.LifecycleState == string(astypes.LifecycleStateInService) {
+			m[i.ImageID]++
+		}
+	}
+	return m
+}
+
+// String renders the state as a small table.
+func (s *State) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "group %s on launch template %s version %s\n", s.Group, s.LaunchTemplateID, s.Version)
+	fmt.Fprintf(&b, "  %-22s %-24s %s\n", "INSTANCE", "AMI", "STATE")
+	for _, i := range s.Instances {
+		fmt.Fprintf(&b, "  %-22s %-24s %s\n", i.ID, i.ImageID, i.LifecycleState)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Snapshot reads the group, its template reference, and the AMI each of
+// its instances really runs (from EC2, not from the group's records).
+func (c *Clients) Snapshot(ctx context.Context, group string) (*State, error) {
+	out, err := c.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
+	if err != nil {
+		return nil, fmt.Errorf("describing group %s: %w", group, err)
+	}
+	if len(out.AutoScalingGroups) == 0 {
+		return nil, fmt.Errorf("group %s not found", group)
+	}
+	g := out.AutoScalingGroups[0]
+	st := &State{Group: group}
+	spec := g.LaunchTemplate
+	if spec == nil && g.MixedInstancesPolicy != nil && g.MixedInstancesPolicy.LaunchTemplate != nil {
+		spec = g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
+	}
+	if spec != nil {
+		st.LaunchTemplateID, st.Version = aws.ToString(spec.LaunchTemplateId), aws.ToString(spec.Version)
+	}
+	var ids []string
+	states := map[string]string{}
+	for _, i := range g.Instances {
+		ids = append(ids, aws.ToString(i.InstanceId))
+		states[aws.ToString(i.InstanceId)] = string(i.LifecycleState)
+	}
+	if len(ids) == 0 {
+		return st, nil
+	}
+	di, err := c.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("describing instances of %s: %w", group, err)
+	}
+	for _, r := range di.Reservations {
+		for _, i := range r.Instances {
+			id := aws.ToString(i.InstanceId)
+			st.Instances = append(st.Instances, Instance{ID: id, ImageID: aws.ToString(i.ImageId), LifecycleState: states[id]})
+		}
+	}
+	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].ID < st.Instances[j].ID })
+	return st, nil
+}
+
+// Versions lists a template's versions by number.
+func (c *Clients) Versions(ctx context.Context, templateID string) (map[int64]ec2types.LaunchTemplateVersion, error) {
+	out, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(templateID)})
+	if err != nil {
+		return nil, fmt.Errorf("describing versions of %s: %w", templateID, err)
+	}
+	m := map[int64]ec2types.LaunchTemplateVersion{}
+	for _, v := range out.LaunchTemplateVersions {
+		m[aws.ToInt64(v.VersionNumber)] = v
+	}
+	return m, nil
+}
+
+// VersionNumber parses a group's numbered version reference.
+func VersionNumber(ref string) (int64, error) { return strconv.ParseInt(ref, 10, 64) }
+
+// ImageByName returns the id of the AMI called name that this account owns.
+func (c *Clients) ImageByName(ctx context.Context, name string) (string, error) {
+	out, err := c.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{name}}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("finding AMI %s in %s: %w", name, c.Region, err)
+	}
+	if len(out.Images) != 1 {
+		return "", fmt.Errorf("finding AMI %s in %s: %d images have that name", name, c.Region, len(out.Images))
+	}
+	return aws.ToString(out.Images[0].ImageId), nil
+}

@@ -1,0 +1,133 @@
+// Package packerexec runs the real packer CLI with the real amazon plugin
+// and this plugin, installed into a private plugin directory, for the
+// end-to-end tests and the demo.
+//
+// packer and the amazon plugin are built from the Go module proxy by
+// scripts/e2e-tools.sh and cached by version, so only the first run pays
+// for the build. packer init cannot download plugins here, so both are
+// installed with `packer plugins install --path`.
+package packerexec
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+)
+
+// Versions of the tools driven end to end.
+const (
+	PackerVersion = "v1.16.0"
+	AmazonVersion = "v1.8.2"
+)
+
+// Env is a packer installation in a private directory.
+type Env struct {
+	Packer     string // the packer binary
+	Dir        string // private root: plugins, config, cache
+	PluginPath string
+	Plugin     string // this plugin's binary
+}
+
+// Setup builds (or finds in the cache) packer and the amazon plugin, builds
+// this plugin from repoRoot, and installs both plugins under a new private
+// directory. Close removes it.
+func Setup(ctx context.Context, repoRoot string) (*Env, error) {
+	script := exec.CommandContext(ctx, filepath.Join(repoRoot, "scripts", "e2e-tools.sh"))
+	script.Env = append(os.Environ(), "PACKER_VERSION="+PackerVersion, "AMAZON_VERSION="+AmazonVersion)
+	var stderr bytes.Buffer
+	script.Stderr = &stderr
+	out, err := script.Output()
+	if err != nil {
+		return nil, fmt.Errorf("building packer and the amazon plugin (scripts/e2e-tools.sh): %w\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	bin := lines[len(lines)-1]
+
+	dir, err := os.MkdirTemp("", "asg-packer-")
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{
+		Packer:     filepath.Join(bin, "packer-"+PackerVersion),
+		Dir:        dir,
+		PluginPath: filepath.Join(dir, "plugins"),
+		Plugin:     filepath.Join(dir, "packer-plugin-asg"),
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", e.Plugin, ".")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("building the plugin: %w\n%s", err, out)
+	}
+	amazon := filepath.Join(bin, fmt.Sprintf("packer-plugin-amazon_%s_x5.0_%s_%s", AmazonVersion, runtime.GOOS, runtime.GOARCH))
+	for _, p := range [][2]string{{e.Plugin, "github.com/asg-rollout/asg"}, {amazon, "github.com/hashicorp/amazon"}} {
+		res, err := e.Run(ctx, "", nil, "plugins", "install", "--path", p[0], p[1])
+		if err != nil || res.ExitCode != 0 {
+			e.Close()
+			return nil, fmt.Errorf("installing %s: %v\n%s", p[1], err, res.Output)
+		}
+	}
+	return e, nil
+}
+
+// Close removes the private directory.
+func (e *Env) Close() error { return os.RemoveAll(e.Dir) }
+
+// Environ is the environment packer runs with: the private plugin and
+// config directories, no telemetry, and the local AWS's test credentials
+// for anything that reads the default chain.
+func (e *Env) Environ(extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + e.Dir,
+		"PACKER_PLUGIN_PATH=" + e.PluginPath,
+		"PACKER_CONFIG_DIR=" + filepath.Join(e.Dir, "config"),
+		"PACKER_CACHE_DIR=" + filepath.Join(e.Dir, "cache"),
+		"CHECKPOINT_DISABLE=1",
+		"PACKER_NO_COLOR=1",
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"TMPDIR=" + os.TempDir(),
+	}
+	return append(env, extra...)
+}
+
+// Result is how a packer run ended.
+type Result struct {
+	ExitCode int
+	Output   string // stdout and stderr, interleaved
+}
+
+// Command returns the packer command, in its own process group so that a
+// test can signal packer alone, like a terminal's Ctrl-C.
+func (e *Env) Command(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, e.Packer, args...)
+	cmd.Dir = dir
+	cmd.Env = e.Environ(env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Whatever happens to the test, packer and its plugins do not outlive it.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
+}
+
+// Run runs packer with args and returns its exit code and output. A
+// non-nil error means packer could not be run at all.
+func (e *Env) Run(ctx context.Context, dir string, env []string, args ...string) (Result, error) {
+	cmd := e.Command(ctx, dir, env, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	res := Result{Output: out.String()}
+	if exit, ok := err.(*exec.ExitError); ok {
+		res.ExitCode = exit.ExitCode()
+		return res, nil
+	}
+	return res, err
+}

@@ -1,0 +1,220 @@
+// Package e2e drives the real thing: a real packer binary, the real
+// amazon-ebs builder and this plugin, against the local AWS of
+// internal/awsemu (moto plus instance refresh). Each test bakes an AMI and
+// rolls a seeded fleet with one `packer build`, then checks the fleet the
+// way a user would: which AMI is each instance running?
+//
+// The first run builds packer and the amazon plugin (several minutes);
+// later runs reuse them from the cache. moto_server must be on PATH.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/internal/fleet"
+	"github.com/asg-rollout/packer-plugin-asg/internal/packerexec"
+)
+
+// speed is how much faster than real time the local AWS runs: a 60-second
+// warm-up takes 0.3 seconds.
+const speed = 200
+
+var packer *packerexec.Env
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every test skips itself
+	}
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: moto_server is not on PATH; install it with: pip install 'moto[server]'")
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	root, _ := filepath.Abs("../..")
+	var err error
+	packer, err = packerexec.Setup(ctx, root)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	packer.Close()
+	os.Exit(code)
+}
+
+// env is one test's local AWS and working directory.
+type env struct {
+	t   *testing.T
+	emu *awsemu.Server
+	dir string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	emu, err := awsemu.Start(ctx, awsemu.Options{Speed: speed})
+	if err != nil {
+		t.Fatalf("starting the local AWS: %v", err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	return &env{t: t, emu: emu, dir: t.TempDir()}
+}
+
+func (e *env) clients(region string) *fleet.Clients { return fleet.NewClients(e.emu.URL(), region) }
+
+func (e *env) seed(region string, s fleet.Spec) *fleet.Seeded {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seeded, err := e.clients(region).Seed(ctx, s)
+	if err != nil {
+		e.t.Fatalf("seeding %s in %s: %v", s.Group, region, err)
+	}
+	return seeded
+}
+
+func (e *env) snapshot(region, group string) *fleet.State {
+	e.t.Helper()
+	st, err := e.clients(region).Snapshot(context.Background(), group)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+// build is a template to bake and roll.
+type build struct {
+	Endpoint   string
+	Region     string
+	SourceAMI  string
+	AMIName    string
+	AMIRegions []string
+	AMITags    map[string]string
+	Targets    []target
+	Refresh    string // body of the instance_refresh block
+	Extra      string // more post-processor attributes
+}
+
+type target struct{ Group, Region string }
+
+var buildTemplate = template.Must(template.New("build").Parse(`
+source "amazon-ebs" "app" {
+  region                     = "{{.Region}}"
+  source_ami                 = "{{.SourceAMI}}"
+  instance_type              = "t3.micro"
+  ami_name                   = "{{.AMIName}}"
+  communicator               = "none"
+  custom_endpoint_ec2        = "{{.Endpoint}}"
+  skip_credential_validation = true
+  skip_region_validation     = true
+  skip_metadata_api_check    = true
+  access_key                 = "test"
+  secret_key                 = "test"
+{{- if .AMIRegions}}
+  ami_regions = [{{range $i, $r := .AMIRegions}}{{if $i}}, {{end}}"{{$r}}"{{end}}]
+{{- end}}
+{{- if .AMITags}}
+  tags = {
+{{- range $k, $v := .AMITags}}
+    "{{$k}}" = "{{$v}}"
+{{- end}}
+  }
+{{- end}}
+}
+
+build {
+  sources = ["source.amazon-ebs.app"]
+
+  post-processor "asg-rollout" {
+    access_key                  = "test"
+    secret_key                  = "test"
+    custom_endpoint_ec2         = "{{.Endpoint}}"
+    custom_endpoint_autoscaling = "{{.Endpoint}}"
+    poll_min_delay              = "100ms"
+    poll_max_delay              = "500ms"
+{{- range .Targets}}
+    target {
+      auto_scaling_group = "{{.Group}}"
+{{- if .Region}}
+      region             = "{{.Region}}"
+{{- end}}
+    }
+{{- end}}
+    instance_refresh {
+{{.Refresh}}
+    }
+{{.Extra}}
+  }
+}
+`))
+
+// write renders b into the test's directory and returns the file's path.
+func (e *env) write(b build) string {
+	e.t.Helper()
+	if b.Endpoint == "" {
+		b.Endpoint = e.emu.URL()
+	}
+	if b.Region == "" {
+		b.Region = "us-east-1"
+	}
+	if b.SourceAMI == "" {
+		ami, err := e.clients(b.Region).StockImage(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		b.SourceAMI = ami
+	}
+	if b.AMIName == "" {
+		b.AMIName = "app-" + strings.ToLower(strings.ReplaceAll(e.t.Name(), "/", "-"))
+	}
+	var buf bytes.Buffer
+	if err := buildTemplate.Execute(&buf, b); err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.dir, "app.pkr.hcl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+// packerBuild runs `packer build` and returns its result.
+func (e *env) packerBuild(file string, extraEnv ...string) packerexec.Result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := packer.Run(ctx, e.dir, extraEnv, "build", "-color=false", file)
+	if err != nil {
+		e.t.Fatalf("running packer: %v", err)
+	}
+	e.t.Logf("packer build exited %d:\n%s", res.ExitCode, res.Output)
+	return res
+}
+
+// newAMI finds the AMI the build baked, by its name, in region.
+func (e *env) newAMI(region, name string) string {
+	e.t.Helper()
+	id, err := e.clients(region).ImageByName(context.Background(), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}

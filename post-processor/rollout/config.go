@@ -37,6 +37,12 @@ const (
 	InProgressCancel = "cancel"
 )
 
+// Actions on a failed refresh.
+const (
+	FailureReport   = "report"
+	FailureRollback = "rollback"
+)
+
 // Actions on interruption (Ctrl-C) and timeout.
 const (
 	ActionRollback = "rollback"
@@ -87,6 +93,15 @@ type Config struct {
 	// What to do with running refreshes when `timeout` passes: `rollback`
 	// (default), `cancel` or `detach`, as for `on_interrupt`.
 	OnTimeout string `mapstructure:"on_timeout"`
+
+	// What to do when a refresh fails with `auto_rollback = false`:
+	// `report` (default) fails the build and leaves replaced instances on
+	// the new AMI; `rollback` first starts a refresh back onto the version
+	// the group ran before, which replaces only the instances already on the
+	// new AMI, and waits for it. Needs `instance_refresh.auto_rollback =
+	// false` (with auto rollback AWS undoes a failed refresh itself). Packer's
+	// `-on-error=abort` turns it off, to leave everything for inspection.
+	OnFailure string `mapstructure:"on_failure"`
 
 	// The delay between two polls of a refresh that is making progress, as
 	// a Go duration. Defaults to `5s`; at least `100ms`.
@@ -198,6 +213,10 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	add(oneOf("on_refresh_in_progress", &c.OnRefreshInProgress, InProgressFail, InProgressWait, InProgressCancel))
 	add(oneOf("on_interrupt", &c.OnInterrupt, ActionRollback, ActionCancel, ActionDetach))
 	add(oneOf("on_timeout", &c.OnTimeout, ActionRollback, ActionCancel, ActionDetach))
+	add(oneOf("on_failure", &c.OnFailure, FailureReport, FailureRollback))
+	if c.OnFailure == FailureRollback && c.InstanceRefresh.AutoRollback != nil && *c.InstanceRefresh.AutoRollback {
+		add(errors.New(`on_failure: "rollback" needs instance_refresh.auto_rollback = false; with auto rollback AWS already undoes a failed refresh`))
+	}
 	if len(c.VersionDescription) > maxVersionDescription {
 		add(fmt.Errorf("version_description: at most %d characters, got %d", maxVersionDescription, len(c.VersionDescription)))
 	}

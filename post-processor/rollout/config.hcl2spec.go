@@ -36,6 +36,7 @@ type FlatConfig struct {
 	OnRefreshInProgress       *string                       `mapstructure:"on_refresh_in_progress" cty:"on_refresh_in_progress" hcl:"on_refresh_in_progress"`
 	OnInterrupt               *string                       `mapstructure:"on_interrupt" cty:"on_interrupt" hcl:"on_interrupt"`
 	OnTimeout                 *string                       `mapstructure:"on_timeout" cty:"on_timeout" hcl:"on_timeout"`
+	OnFailure                 *string                       `mapstructure:"on_failure" cty:"on_failure" hcl:"on_failure"`
 	PollMinDelay              *string                       `mapstructure:"poll_min_delay" cty:"poll_min_delay" hcl:"poll_min_delay"`
 	PollMaxDelay              *string                       `mapstructure:"poll_max_delay" cty:"poll_max_delay" hcl:"poll_max_delay"`
 	VersionDescription        *string                       `mapstructure:"version_description" cty:"version_description" hcl:"version_description"`
@@ -78,6 +79,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"on_refresh_in_progress":      &hcldec.AttrSpec{Name: "on_refresh_in_progress", Type: cty.String, Required: false},
 		"on_interrupt":                &hcldec.AttrSpec{Name: "on_interrupt", Type: cty.String, Required: false},
 		"on_timeout":                  &hcldec.AttrSpec{Name: "on_timeout", Type: cty.String, Required: false},
+		"on_failure":                  &hcldec.AttrSpec{Name: "on_failure", Type: cty.String, Required: false},
 		"poll_min_delay":              &hcldec.AttrSpec{Name: "poll_min_delay", Type: cty.String, Required: false},
 		"poll_max_delay":              &hcldec.AttrSpec{Name: "poll_max_delay", Type: cty.String, Required: false},
 		"version_description":         &hcldec.AttrSpec{Name: "version_description", Type: cty.String, Required: false},

@@ -90,6 +90,7 @@ func TestConfigErrors(t *testing.T) {
 			`poll_min_delay: want a duration of at least 100ms`, `poll_max_delay: want a duration`,
 		}},
 		{"poll order", map[string]interface{}{"target": target(), "poll_min_delay": "10s", "poll_max_delay": "1s"}, []string{"poll_max_delay: must not be below poll_min_delay (10s)"}},
+		{"on_failure needs auto_rollback off", map[string]interface{}{"target": target(), "on_failure": "rollback"}, []string{`on_failure: "rollback" needs instance_refresh.auto_rollback = false`}},
 		{"policies", map[string]interface{}{"target": target(), "on_refresh_in_progress": "ignore", "on_interrupt": "panic", "on_timeout": "x", "timeout": "soon"}, []string{
 			`on_refresh_in_progress: "ignore"`, `on_interrupt: "panic"`, `on_timeout: "x"`, `timeout: "soon" is not a duration`,
 		}},

@@ -381,3 +381,43 @@ func TestLatestIsResolvedAndExplained(t *testing.T) {
 		t.Errorf("the $Latest effect is not explained: %v", messages(ui))
 	}
 }
+
+func TestOnFailureRollback(t *testing.T) {
+	for _, onError := range []string{"cleanup", "abort"} {
+		t.Run(onError, func(t *testing.T) {
+			f := newFakeAWS()
+			f.script = []astypes.InstanceRefreshStatus{"InProgress", "Failed"}
+			p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+				"on_failure": "rollback", "instance_refresh": map[string]interface{}{"auto_rollback": false}, "packer_on_error": onError,
+			})
+			// The second refresh (back onto version 3) follows its own script.
+			f.onPoll = func(int) {
+				f.mu.Lock()
+				if len(f.started) == 2 {
+					f.script = []astypes.InstanceRefreshStatus{"InProgress", "Successful"}
+				}
+				f.mu.Unlock()
+			}
+			_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+			if err == nil || !strings.Contains(err.Error(), "ended Failed") {
+				t.Fatalf("err = %v, want the failure reported", err)
+			}
+			if onError == "abort" {
+				if len(f.started) != 1 || !strings.Contains(err.Error(), "-on-error=abort") {
+					t.Errorf("-on-error=abort must leave the fleet alone: %d starts, err %v", len(f.started), err)
+				}
+				return
+			}
+			if len(f.started) != 2 {
+				t.Fatalf("%d refreshes started, want the roll-out and one back", len(f.started))
+			}
+			back := f.started[1]
+			if v := aws.ToString(back.DesiredConfiguration.LaunchTemplate.Version); v != "3" || !aws.ToBool(back.Preferences.SkipMatching) {
+				t.Errorf("rollback refresh onto version %s (skip matching %v), want 3 with skip matching", v, aws.ToBool(back.Preferences.SkipMatching))
+			}
+			if !strings.Contains(err.Error(), "returned every instance to version 3") {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+}

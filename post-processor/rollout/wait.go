@@ -55,6 +55,9 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 		r.say(ro, "instance refresh %s Successful: the group runs version %d of %s with %s", ro.refreshID, ro.version, ro.templateID, ro.imageID)
 	case errors.As(err, &failed):
 		ro.err = r.failure(ro, failed)
+		if failed.Refresh.Status == astypes.InstanceRefreshStatusFailed && r.cfg.OnFailure == FailureRollback {
+			ro.err = fmt.Errorf("%w\n%s", ro.err, r.rollBackFailed(ctx, ro))
+		}
 	case ctx.Err() != nil:
 		ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) interrupted: %s", ro.group, ro.refreshID, r.act(ro, r.cfg.OnInterrupt))
 	case errors.Is(err, instancerefresh.ErrWaitTimeout):
@@ -201,4 +204,40 @@ func (r *roller) recoverStarts(ros []*rollout) {
 // followCommand is the AWS CLI command that shows ro's refresh.
 func followCommand(ro *rollout) string {
 	return fmt.Sprintf("aws autoscaling describe-instance-refreshes --region %s --auto-scaling-group-name %s --instance-refresh-ids %s", ro.region, ro.group, ro.refreshID)
+}
+
+// rollBackFailed undoes a refresh that failed without auto rollback: it
+// refreshes the group onto the version it ran before, skipping instances
+// already on it, and waits. It returns what happened, for the error.
+func (r *roller) rollBackFailed(ctx context.Context, ro *rollout) string {
+	if r.cfg.PackerOnError == "abort" {
+		msg := fmt.Sprintf("on_failure = rollback skipped: packer -on-error=abort leaves instances already replaced on %s for inspection", ro.imageID)
+		r.say(ro, "%s", msg)
+		return msg
+	}
+	back := *ro
+	back.version = ro.sourceVersion
+	in := r.startInput(&back)
+	in.Preferences.SkipMatching = aws.Bool(true)
+	in.Preferences.AutoRollback = aws.Bool(false)
+	in.Preferences.CheckpointPercentages, in.Preferences.CheckpointDelay = nil, nil
+	out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, in)
+	if err != nil {
+		return fmt.Sprintf("on_failure = rollback: starting a refresh back onto version %d failed: %v", ro.sourceVersion, err)
+	}
+	id := aws.ToString(out.InstanceRefreshId)
+	r.say(ro, "on_failure = rollback: started instance refresh %s back onto version %d", id, ro.sourceVersion)
+	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(r.waitOpt,
+		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
+			o.OnProgress = func(ir astypes.InstanceRefresh) { r.say(ro, "%s", progressLine(ir)) }
+		})...)
+	_, err = w.WaitForOutput(ctx, &autoscaling.DescribeInstanceRefreshesInput{
+		AutoScalingGroupName: aws.String(ro.group), InstanceRefreshIds: []string{id},
+	}, r.remaining())
+	if err != nil {
+		return fmt.Sprintf("on_failure = rollback: refresh %s back onto version %d did not succeed: %v", id, ro.sourceVersion, err)
+	}
+	msg := fmt.Sprintf("on_failure = rollback: refresh %s returned every instance to version %d", id, ro.sourceVersion)
+	r.say(ro, "%s", msg)
+	return msg
 }

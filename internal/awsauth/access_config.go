@@ -115,7 +115,15 @@ func (c *AccessConfig) Prepare() []error {
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("max_retries: must be 0 (default) or more, got %d", c.MaxRetries))
 	}
-	ar := c.AssumeRole
+	errs = append(errs, c.AssumeRole.Prepare()...)
+	packer.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+	return errs
+}
+
+// Prepare validates the role options and registers the external id with
+// Packer's log filter.
+func (ar *AssumeRoleConfig) Prepare() []error {
+	var errs []error
 	if ar.RoleARN == "" && (ar.ExternalID != "" || ar.SessionName != "" || ar.DurationSeconds != 0 || ar.Policy != "" || len(ar.PolicyARNs) > 0) {
 		errs = append(errs, fmt.Errorf("assume_role.role_arn: required when assume_role is set"))
 	}
@@ -123,7 +131,7 @@ func (c *AccessConfig) Prepare() []error {
 		errs = append(errs, fmt.Errorf("assume_role.duration_seconds: must be from %d to %d, got %d",
 			int(minAssumeRoleDuration.Seconds()), int(maxAssumeRoleDuration.Seconds()), ar.DurationSeconds))
 	}
-	packer.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token, ar.ExternalID)
+	packer.LogSecretFilter.Set(ar.ExternalID)
 	return errs
 }
 
@@ -172,13 +180,19 @@ func (c *AccessConfig) Config(ctx context.Context, region string) (aws.Config, e
 		return aws.Config{}, fmt.Errorf("loading AWS configuration for region %s: %w", region, err)
 	}
 	if c.AssumeRole.RoleARN != "" {
-		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), c.AssumeRole.RoleARN, c.assumeRoleOptions))
+		cfg = c.AssumeRole.Apply(cfg)
 	}
 	return cfg, nil
 }
 
-func (c *AccessConfig) assumeRoleOptions(o *stscreds.AssumeRoleOptions) {
-	ar := c.AssumeRole
+// Apply returns cfg with credentials that assume the role with cfg's own
+// credentials, cached and renewed before they expire.
+func (ar AssumeRoleConfig) Apply(cfg aws.Config) aws.Config {
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), ar.RoleARN, ar.options))
+	return cfg
+}
+
+func (ar AssumeRoleConfig) options(o *stscreds.AssumeRoleOptions) {
 	o.RoleSessionName = "packer-plugin-asg"
 	if ar.SessionName != "" {
 		o.RoleSessionName = ar.SessionName

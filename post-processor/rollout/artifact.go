@@ -5,8 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"text/tabwriter"
 )
 
 // BuilderID identifies this post-processor's artifacts.
@@ -77,14 +76,19 @@ func (a *Artifact) Id() string {
 	return strings.Join(parts, ",")
 }
 
-// String is a line per group, for Packer's summary.
+// String is a table with a row per group, for Packer's summary.
 func (a *Artifact) String() string {
 	var b strings.Builder
-	b.WriteString("Auto Scaling group roll-outs:\n")
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS")
 	for _, r := range a.Results {
-		fmt.Fprintf(&b, "%s: %s: %s version %d (from %d) with %s, instance refresh %s %s\n",
-			r.Region, r.AutoScalingGroup, r.LaunchTemplateID, r.Version, r.SourceVersion, r.ImageID, aws.ToString(nonEmpty(r.InstanceRefreshID)), r.Status)
+		version := "-"
+		if r.Version != 0 {
+			version = fmt.Sprintf("%d (from %d)", r.Version, r.SourceVersion)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(r.LaunchTemplateID), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status)
 	}
+	w.Flush()
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
@@ -124,9 +128,9 @@ func (r Result) state() map[string]string {
 // Destroy does nothing, on purpose (see Artifact).
 func (*Artifact) Destroy() error { return nil }
 
-func nonEmpty(s string) *string {
+func orDash(s string) string {
 	if s == "" {
-		return aws.String("(none)")
+		return "-"
 	}
-	return aws.String(s)
+	return s
 }

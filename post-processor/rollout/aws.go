@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
@@ -39,5 +40,6 @@ type clients struct {
 	ec2         ec2API
 }
 
-// clientFactory makes the clients of a region.
-type clientFactory func(ctx context.Context, region string) (*clients, error)
+// clientFactory makes the clients of a region, in the account of role when
+// it is set.
+type clientFactory func(ctx context.Context, region string, role awsauth.AssumeRoleConfig) (*clients, error)

@@ -23,6 +23,11 @@ const (
 	// of a large group with warm-ups.
 	defaultTimeout = 2 * time.Hour
 
+	// defaultMaxConcurrency bounds the API calls in flight at once when
+	// many groups roll together, well below Auto Scaling's request rates.
+	defaultMaxConcurrency = 10
+	maxMaxConcurrency     = 100
+
 	// minPollDelay keeps a mistyped poll delay from hammering the API.
 	minPollDelay = 100 * time.Millisecond
 
@@ -62,6 +67,11 @@ type Config struct {
 	// How instances are replaced: the instance refresh preferences. See
 	// the `instance_refresh` block below for each preference and its default.
 	InstanceRefresh InstanceRefreshConfig `mapstructure:"instance_refresh"`
+
+	// How many groups are read, given a version or started at the same
+	// time, 1 to 100. Defaults to `10`. Waiting is not limited: every
+	// started refresh is followed at once.
+	MaxConcurrency int `mapstructure:"max_concurrency"`
 
 	// Whether to wait for the refreshes to end. Defaults to `true`: the
 	// build fails if a roll-out fails. With `false` the post-processor
@@ -121,14 +131,30 @@ type Config struct {
 	ctx                        interpolate.Context
 }
 
-// Target names one Auto Scaling group to roll.
+// Target names the Auto Scaling groups to roll: one by name, or every
+// group of a region whose tags match.
 type Target struct {
-	// The name of the Auto Scaling group.
-	AutoScalingGroup string `mapstructure:"auto_scaling_group" required:"true"`
+	// The name of the Auto Scaling group. Set this or `tags`.
+	AutoScalingGroup string `mapstructure:"auto_scaling_group"`
+	// Roll every group in the region that has all these tags, for example
+	// `{ app = "web", env = "prod" }`, as found when the build runs. A
+	// target that matches no group is an error. Set this or
+	// `auto_scaling_group`.
+	Tags map[string]string `mapstructure:"tags"`
 	// The group's region. Defaults to the post-processor's `region`, and
 	// without it to the region of the artifact's AMI when the artifact has
 	// exactly one.
 	Region string `mapstructure:"region"`
+	// The wave this target rolls in, 1 or more. Defaults to `1`. Waves go in
+	// ascending order, and a wave starts only when every group of the waves
+	// before it succeeded: `wave = 2` on all but one region rolls that
+	// region first and the others only if it went well.
+	Wave int `mapstructure:"wave"`
+	// A role to assume for this target only, typically in another account.
+	// It is assumed with the post-processor's own credentials. The AMI must
+	// be shared with that account (the builder's `ami_users`); the
+	// post-processor checks it is visible there before changing anything.
+	AssumeRole awsauth.AssumeRoleConfig `mapstructure:"assume_role"`
 }
 
 // Prepare decodes raws into c and validates everything, returning every
@@ -159,18 +185,43 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		add(errors.New(`target: at least one target block is required, for example target { auto_scaling_group = "web" }`))
 	}
 	seen := map[string]int{}
-	for i, t := range c.Targets {
-		if t.AutoScalingGroup == "" {
-			add(fmt.Errorf("target[%d].auto_scaling_group: required", i))
-			continue
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		switch {
+		case t.AutoScalingGroup == "" && len(t.Tags) == 0:
+			add(fmt.Errorf("target[%d]: set auto_scaling_group or tags", i))
+		case t.AutoScalingGroup != "" && len(t.Tags) > 0:
+			add(fmt.Errorf("target[%d]: set auto_scaling_group or tags, not both", i))
 		}
-		key := t.Region + "/" + t.AutoScalingGroup
-		if j, dup := seen[key]; dup {
-			add(fmt.Errorf("target[%d]: the same group as target[%d] (%s); list each group once", i, j, t.AutoScalingGroup))
+		for k := range t.Tags {
+			if k == "" {
+				add(fmt.Errorf("target[%d].tags: a tag key must not be empty", i))
+			}
 		}
-		seen[key] = i
+		if t.Wave == 0 {
+			t.Wave = 1
+		} else if t.Wave < 0 {
+			add(fmt.Errorf("target[%d].wave: must be 1 or more, got %d", i, t.Wave))
+		}
+		for _, err := range t.AssumeRole.Prepare() {
+			add(fmt.Errorf("target[%d].%w", i, err))
+		}
+		if t.AutoScalingGroup != "" {
+			key := t.Region + "/" + t.AutoScalingGroup + "/" + t.AssumeRole.RoleARN
+			if j, dup := seen[key]; dup {
+				add(fmt.Errorf("target[%d]: the same group as target[%d] (%s); list each group once", i, j, t.AutoScalingGroup))
+			}
+			seen[key] = i
+		}
 	}
 
+	switch {
+	case c.MaxConcurrency == 0:
+		c.MaxConcurrency = defaultMaxConcurrency
+	case c.MaxConcurrency < 0 || c.MaxConcurrency > maxMaxConcurrency:
+		add(fmt.Errorf("max_concurrency: must be from 1 to %d, got %d", maxMaxConcurrency, c.MaxConcurrency))
+		c.MaxConcurrency = defaultMaxConcurrency
+	}
 	if c.Wait == nil {
 		c.Wait = boolPtr(true)
 	}

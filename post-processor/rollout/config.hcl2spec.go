@@ -31,6 +31,7 @@ type FlatConfig struct {
 	MaxRetries                *int                          `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
 	Targets                   []FlatTarget                  `mapstructure:"target" required:"true" cty:"target" hcl:"target"`
 	InstanceRefresh           *FlatInstanceRefreshConfig    `mapstructure:"instance_refresh" cty:"instance_refresh" hcl:"instance_refresh"`
+	MaxConcurrency            *int                          `mapstructure:"max_concurrency" cty:"max_concurrency" hcl:"max_concurrency"`
 	Wait                      *bool                         `mapstructure:"wait" cty:"wait" hcl:"wait"`
 	Timeout                   *string                       `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
 	OnRefreshInProgress       *string                       `mapstructure:"on_refresh_in_progress" cty:"on_refresh_in_progress" hcl:"on_refresh_in_progress"`
@@ -74,6 +75,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"max_retries":                 &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
 		"target":                      &hcldec.BlockListSpec{TypeName: "target", Nested: hcldec.ObjectSpec((*FlatTarget)(nil).HCL2Spec())},
 		"instance_refresh":            &hcldec.BlockSpec{TypeName: "instance_refresh", Nested: hcldec.ObjectSpec((*FlatInstanceRefreshConfig)(nil).HCL2Spec())},
+		"max_concurrency":             &hcldec.AttrSpec{Name: "max_concurrency", Type: cty.Number, Required: false},
 		"wait":                        &hcldec.AttrSpec{Name: "wait", Type: cty.Bool, Required: false},
 		"timeout":                     &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
 		"on_refresh_in_progress":      &hcldec.AttrSpec{Name: "on_refresh_in_progress", Type: cty.String, Required: false},
@@ -135,8 +137,11 @@ func (*FlatInstanceRefreshConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatTarget is an auto-generated flat version of Target.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatTarget struct {
-	AutoScalingGroup *string `mapstructure:"auto_scaling_group" required:"true" cty:"auto_scaling_group" hcl:"auto_scaling_group"`
-	Region           *string `mapstructure:"region" cty:"region" hcl:"region"`
+	AutoScalingGroup *string                       `mapstructure:"auto_scaling_group" cty:"auto_scaling_group" hcl:"auto_scaling_group"`
+	Tags             map[string]string             `mapstructure:"tags" cty:"tags" hcl:"tags"`
+	Region           *string                       `mapstructure:"region" cty:"region" hcl:"region"`
+	Wave             *int                          `mapstructure:"wave" cty:"wave" hcl:"wave"`
+	AssumeRole       *awsauth.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
 }
 
 // FlatMapstructure returns a new FlatTarget.
@@ -152,7 +157,10 @@ func (*Target) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 func (*FlatTarget) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
 		"auto_scaling_group": &hcldec.AttrSpec{Name: "auto_scaling_group", Type: cty.String, Required: false},
+		"tags":               &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 		"region":             &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"wave":               &hcldec.AttrSpec{Name: "wave", Type: cty.Number, Required: false},
+		"assume_role":        &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsauth.FlatAssumeRoleConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

@@ -66,7 +66,7 @@ func TestConfigErrors(t *testing.T) {
 		want []string
 	}{
 		{"no target", map[string]interface{}{}, []string{"target: at least one target block"}},
-		{"empty group", map[string]interface{}{"target": []map[string]interface{}{{"region": "us-east-1"}}}, []string{"target[0].auto_scaling_group: required"}},
+		{"empty group", map[string]interface{}{"target": []map[string]interface{}{{"region": "us-east-1"}}}, []string{"target[0]: set auto_scaling_group or tags"}},
 		{"duplicate", map[string]interface{}{"target": []map[string]interface{}{{"auto_scaling_group": "a"}, {"auto_scaling_group": "a"}}}, []string{"target[1]: the same group as target[0]"}},
 		{"several at once", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{
 			"min_healthy_percentage": 150, "checkpoint_percentages": []int{50, 20}, "instance_warmup": "soon",

@@ -3,6 +3,8 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -73,6 +75,13 @@ func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.D
 	for _, n := range in.AutoScalingGroupNames {
 		if g, ok := f.groups[n]; ok {
 			out.AutoScalingGroups = append(out.AutoScalingGroups, g)
+		}
+	}
+	if len(in.AutoScalingGroupNames) == 0 {
+		// Filters by tag:<key>; like the real API's, they are loose: the
+		// fake ignores them, so the caller's own tag check is what counts.
+		for _, n := range slices.Sorted(maps.Keys(f.groups)) {
+			out.AutoScalingGroups = append(out.AutoScalingGroups, f.groups[n])
 		}
 	}
 	return out, nil

@@ -12,8 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"sort"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -67,68 +65,11 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
 	err = r.run(ctx, ros)
 	art := newArtifact(ros)
-	log.Printf("[DEBUG] asg-rollout: %s", art.String())
+	ui.Say("Roll-out summary:\n" + art.String())
 	if err != nil {
 		// Errors quote AWS answers; they reach Packer's UI and logs
 		// unfiltered unless filtered here.
 		return art, true, true, errors.New(packersdk.LogSecretFilter.FilterString(err.Error()))
 	}
 	return art, true, true, nil
-}
-
-// plan pairs each target with its region, its AMI and its region's
-// clients.
-func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollout, error) {
-	newClients := p.newClients
-	if newClients == nil {
-		newClients = p.awsClients
-	}
-	byRegion := map[string]*clients{}
-	var ros []*rollout
-	for i, t := range p.config.Targets {
-		region := t.Region
-		if region == "" {
-			region = p.config.RawRegion
-		}
-		if region == "" {
-			regions := images.regions()
-			if len(regions) != 1 {
-				return nil, fmt.Errorf("target[%d] (%s): set region: the artifact has AMIs in %d regions (%v)", i, t.AutoScalingGroup, len(regions), regions)
-			}
-			region = regions[0]
-		}
-		ami, err := images.image(region)
-		if err != nil {
-			return nil, fmt.Errorf("target[%d] (%s): %w", i, t.AutoScalingGroup, err)
-		}
-		c, ok := byRegion[region]
-		if !ok {
-			if c, err = newClients(ctx, region); err != nil {
-				return nil, err
-			}
-			byRegion[region] = c
-		}
-		ros = append(ros, &rollout{region: region, group: t.AutoScalingGroup, imageID: ami, clients: c})
-	}
-	sort.SliceStable(ros, func(i, j int) bool { return ros[i].region < ros[j].region })
-	seen := map[string]bool{}
-	for _, ro := range ros {
-		if seen[ro.label()] {
-			return nil, fmt.Errorf("Auto Scaling group %s is the target of two target blocks; list each group once", ro.label())
-		}
-		seen[ro.label()] = true
-	}
-	return ros, nil
-}
-
-// awsClients makes real AWS clients for region.
-func (p *PostProcessor) awsClients(ctx context.Context, region string) (*clients, error) {
-	cfg, err := p.config.AccessConfig.Config(ctx, region)
-	if err != nil {
-		return nil, err
-	}
-	return &clients{
-		autoscaling: p.config.AccessConfig.NewAutoScalingClient(cfg),
-		ec2:         p.config.AccessConfig.NewEC2Client(cfg),
-	}, nil
 }

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
@@ -19,7 +21,7 @@ import (
 func newTestPP(t *testing.T, regions map[string]*fakeAWS, raw map[string]interface{}) *PostProcessor {
 	t.Helper()
 	p := &PostProcessor{
-		newClients: func(_ context.Context, region string) (*clients, error) {
+		newClients: func(_ context.Context, region string, _ awsauth.AssumeRoleConfig) (*clients, error) {
 			f, ok := regions[region]
 			if !ok {
 				t.Fatalf("no fake for region %s", region)
@@ -119,7 +121,7 @@ func TestPostProcessHappyPath(t *testing.T) {
 	if got := art.State("rollouts").([]map[string]string)[0]["version"]; got != "4" {
 		t.Errorf(`State("rollouts")[0]["version"] = %q, want "4"`, got)
 	}
-	if !strings.Contains(art.String(), "lt-1 version 4 (from 3) with ami-new") || art.Destroy() != nil {
+	if !regexp.MustCompile(`us-east-1\s+web\s+lt-1\s+4 \(from 3\)\s+ami-new\s+refresh-1\s+Successful`).MatchString(art.String()) || art.Destroy() != nil {
 		t.Errorf("String %q", art.String())
 	}
 	if !said(ui, "created version 4 of launch template lt-1 from version 3") || !said(ui, "Successful") {

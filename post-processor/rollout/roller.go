@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,8 @@ import (
 // rollout is one group's roll-out, filled in as it goes.
 type rollout struct {
 	region, group, imageID string
+	wave                   int
+	account                string // the target role's account, if any
 	clients                *clients
 
 	// From resolve.
@@ -47,7 +51,12 @@ func (r *roller) remaining() time.Duration {
 	return max(time.Until(r.deadline), time.Millisecond)
 }
 
-func (ro *rollout) label() string { return ro.group + " (" + ro.region + ")" }
+func (ro *rollout) label() string {
+	if ro.account != "" {
+		return ro.group + " (" + ro.region + ", " + ro.account + ")"
+	}
+	return ro.group + " (" + ro.region + ")"
+}
 
 func (ro *rollout) templateLabel() string {
 	if id := aws.ToString(ro.spec.LaunchTemplateId); id != "" {
@@ -85,49 +94,65 @@ func (r *roller) say(ro *rollout, format string, args ...any) {
 }
 
 // run rolls every group: resolve targets, create versions, start
-// refreshes, wait, in that order, each phase for every group before the
-// next. Every group is read and checked before any is changed; once
-// refreshes run, a failure elsewhere does not stop them.
+// refreshes, wait, in that order. Every group is read and checked before
+// any is changed. Groups then go in waves (the targets' wave numbers): a
+// wave starts only when every group of the waves before it succeeded. In a
+// wave each phase runs for all its groups at once (at most max_concurrency
+// at a time), and once refreshes run, a failure elsewhere does not stop
+// them.
 func (r *roller) run(ctx context.Context, ros []*rollout) error {
 	r.deadline = time.Now().Add(r.cfg.timeout)
-	var errs []error
-	for _, ro := range ros {
-		if err := r.resolve(ctx, ro); err != nil {
-			ro.err = err
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
+	r.forEach(ros, func(ro *rollout) { ro.err = r.resolve(ctx, ro) })
+	if errs := errorsOf(ros); len(errs) > 0 {
 		return fmt.Errorf("nothing was changed: %w", errors.Join(errs...))
 	}
 
-	for _, ro := range ros {
-		if err := r.createVersion(ctx, ro); err != nil {
-			ro.err = err
-			return stopBeforeStart(ros, err)
+	waves := byWave(ros)
+	for i, wave := range waves {
+		if len(waves) > 1 {
+			r.ui.Say(fmt.Sprintf("Wave %d of %d: %s", i+1, len(waves), labels(wave)))
 		}
+		err := r.runWave(ctx, wave)
+		if err == nil && ctx.Err() == nil {
+			continue
+		}
+		var rest []*rollout
+		for _, later := range waves[i+1:] {
+			rest = append(rest, later...)
+		}
+		if len(rest) > 0 {
+			r.ui.Say(fmt.Sprintf("Wave %d did not succeed: not starting %s", i+1, labels(rest)))
+			err = fmt.Errorf("%w\nnot started, because wave %d did not succeed: %s", err, i+1, labels(rest))
+		}
+		return err
 	}
+	return nil
+}
+
+// runWave creates the versions of a wave's groups, starts their refreshes
+// and waits for them.
+func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
+	r.forEach(ros, func(ro *rollout) { ro.err = r.createVersion(ctx, ro) })
+	if errs := errorsOf(ros); len(errs) > 0 {
+		return stopBeforeStart(ros, errors.Join(errs...))
+	}
+	r.forEach(ros, func(ro *rollout) {
+		if ctx.Err() == nil {
+			ro.err = r.startRefresh(ctx, ro)
+		}
+	})
 
 	var started []*rollout
 	for _, ro := range ros {
-		if err := r.startRefresh(ctx, ro); err != nil {
-			ro.err = err
-			errs = append(errs, err)
-			break // start no more; those already started go on
+		if ro.refreshID != "" {
+			started = append(started, ro)
 		}
-		started = append(started, ro)
 	}
 	switch {
 	case ctx.Err() != nil:
 		// Interrupted while starting: a start whose answer was lost may
 		// still have begun a refresh, so look before acting.
 		r.recoverStarts(ros)
-		started = started[:0]
-		for _, ro := range ros {
-			if ro.refreshID != "" {
-				started = append(started, ro)
-			}
-		}
 	case *r.cfg.Wait:
 		r.waitAll(ctx, started)
 	default:
@@ -135,12 +160,57 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 			r.say(ro, "not waiting (wait = false); follow the refresh with: %s", followCommand(ro))
 		}
 	}
-	for _, ro := range started {
+	if ctx.Err() != nil && len(errorsOf(ros)) == 0 {
+		return fmt.Errorf("interrupted before any refresh started: %w", ctx.Err())
+	}
+	return errors.Join(errorsOf(ros)...)
+}
+
+// forEach runs fn for every roll-out, at most max_concurrency at a time,
+// and returns when all are done.
+func (r *roller) forEach(ros []*rollout, fn func(*rollout)) {
+	sem := make(chan struct{}, r.cfg.MaxConcurrency)
+	var wg sync.WaitGroup
+	for _, ro := range ros {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(ro)
+		}()
+	}
+	wg.Wait()
+}
+
+func errorsOf(ros []*rollout) []error {
+	var errs []error
+	for _, ro := range ros {
 		if ro.err != nil {
 			errs = append(errs, ro.err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// byWave groups roll-outs by wave number, in ascending order.
+func byWave(ros []*rollout) [][]*rollout {
+	m := map[int][]*rollout{}
+	for _, ro := range ros {
+		m[ro.wave] = append(m[ro.wave], ro)
+	}
+	var waves [][]*rollout
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		waves = append(waves, m[n])
+	}
+	return waves
+}
+
+func labels(ros []*rollout) string {
+	names := make([]string, len(ros))
+	for i, ro := range ros {
+		names[i] = ro.label()
+	}
+	return strings.Join(names, ", ")
 }
 
 // stopBeforeStart reports a failure that happened before any refresh was

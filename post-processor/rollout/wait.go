@@ -187,7 +187,7 @@ func (r *roller) doAction(ctx context.Context, ro *rollout, action string) strin
 // refreshes whose start was sent but whose answer never came, and applies
 // on_interrupt to every refresh that started.
 func (r *roller) recoverStarts(ros []*rollout) {
-	for _, ro := range ros {
+	r.forEach(ros, func(ro *rollout) {
 		if ro.refreshID == "" && ro.startAttempted {
 			ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
 			if err := r.findActive(ctx, ro); err == nil && ro.adopted != nil {
@@ -198,7 +198,7 @@ func (r *roller) recoverStarts(ros []*rollout) {
 		if ro.refreshID != "" {
 			ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) interrupted: %s", ro.group, ro.refreshID, r.act(ro, r.cfg.OnInterrupt))
 		}
-	}
+	})
 }
 
 // followCommand is the AWS CLI command that shows ro's refresh.

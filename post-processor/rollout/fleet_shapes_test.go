@@ -1,0 +1,108 @@
+package rollout
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+func tagged(name string, tags map[string]string) astypes.AutoScalingGroup {
+	g := newFakeAWS().groups["web"]
+	g.AutoScalingGroupName = aws.String(name)
+	for k, v := range tags {
+		g.Tags = append(g.Tags, astypes.TagDescription{Key: aws.String(k), Value: aws.String(v)})
+	}
+	return g
+}
+
+func TestTargetsByTags(t *testing.T) {
+	f := newFakeAWS()
+	delete(f.groups, "web")
+	f.groups["web-a"] = tagged("web-a", map[string]string{"app": "web", "env": "prod"})
+	f.groups["web-b"] = tagged("web-b", map[string]string{"app": "web", "env": "prod", "team": "x"})
+	f.groups["web-staging"] = tagged("web-staging", map[string]string{"app": "web", "env": "staging"})
+	f.groups["db"] = tagged("db", map[string]string{"app": "db", "env": "prod"})
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"target": []map[string]interface{}{{"tags": map[string]string{"app": "web", "env": "prod"}}},
+	})
+	art, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []string
+	for _, r := range art.(*Artifact).Results {
+		groups = append(groups, r.AutoScalingGroup)
+	}
+	if strings.Join(groups, ",") != "web-a,web-b" {
+		t.Errorf("rolled %v, want exactly the two prod web groups", groups)
+	}
+}
+
+func TestTargetsByTagsMatchingNothing(t *testing.T) {
+	f := newFakeAWS()
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"target": []map[string]interface{}{{"tags": map[string]string{"app": "nope"}}},
+	})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "no Auto Scaling group in us-east-1 has the tags {app=nope}") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestWaveStopsAfterFailure(t *testing.T) {
+	east, west := newFakeAWS(), newFakeAWS()
+	west.images = map[string]ec2types.ImageState{"ami-west": ec2types.ImageStateAvailable}
+	east.script = []astypes.InstanceRefreshStatus{"InProgress", "RollbackSuccessful"}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": east, "us-west-2": west}, map[string]interface{}{
+		"target": []map[string]interface{}{
+			{"auto_scaling_group": "web", "region": "us-east-1", "wave": 1},
+			{"auto_scaling_group": "web", "region": "us-west-2", "wave": 2},
+		},
+	})
+	ui := &packersdk.MockUi{}
+	art, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new,us-west-2:ami-west"))
+	if err == nil || !strings.Contains(err.Error(), "not started, because wave 1 did not succeed: web (us-west-2)") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(west.created)+len(west.started) != 0 {
+		t.Errorf("the second wave was touched: %v", west.calls)
+	}
+	if r := art.(*Artifact).Results; r[1].Status != "NotStarted" {
+		t.Errorf("second wave status %s, want NotStarted", r[1].Status)
+	}
+	if !said(ui, "Wave 1 did not succeed: not starting web (us-west-2)") {
+		t.Errorf("output %v", messages(ui))
+	}
+}
+
+func TestWavesRunInOrder(t *testing.T) {
+	east, west := newFakeAWS(), newFakeAWS()
+	west.images = map[string]ec2types.ImageState{"ami-west": ec2types.ImageStateAvailable}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": east, "us-west-2": west}, map[string]interface{}{
+		"target": []map[string]interface{}{
+			{"auto_scaling_group": "web", "region": "us-east-1", "wave": 2},
+			{"auto_scaling_group": "web", "region": "us-west-2", "wave": 1},
+		},
+	})
+	ui := &packersdk.MockUi{}
+	if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new,us-west-2:ami-west")); err != nil {
+		t.Fatal(err)
+	}
+	first, second := -1, -1
+	for i, m := range messages(ui) {
+		if strings.Contains(m, "Wave 1 of 2: web (us-west-2)") {
+			first = i
+		}
+		if strings.Contains(m, "Wave 2 of 2: web (us-east-1)") {
+			second = i
+		}
+	}
+	if first < 0 || second < first {
+		t.Errorf("waves out of order: %v", messages(ui))
+	}
+}

@@ -25,6 +25,7 @@ type fakeAWS struct {
 	versions map[string]map[int64]string // template id -> version -> AMI
 	defaults map[string]int64            // template id -> $Default
 	images   map[string]ec2types.ImageState
+	arch     map[string]ec2types.ArchitectureValues // x86_64 when missing
 	tokens   map[string]int64
 
 	refreshes []*astypes.InstanceRefresh // newest first
@@ -149,7 +150,11 @@ func (f *fakeAWS) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput,
 	out := &ec2.DescribeImagesOutput{}
 	for _, id := range in.ImageIds {
 		if s, ok := f.images[id]; ok {
-			out.Images = append(out.Images, ec2types.Image{ImageId: aws.String(id), State: s})
+			arch := f.arch[id]
+			if arch == "" {
+				arch = ec2types.ArchitectureValuesX8664
+			}
+			out.Images = append(out.Images, ec2types.Image{ImageId: aws.String(id), State: s, Architecture: arch})
 		}
 	}
 	return out, nil

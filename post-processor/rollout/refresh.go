@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,6 +85,13 @@ func desiredConfiguration(ro *rollout) *astypes.DesiredConfiguration {
 	mixed := *ro.mixed
 	lt := *mixed.LaunchTemplate
 	lt.LaunchTemplateSpecification = spec
+	lt.Overrides = slices.Clone(lt.Overrides)
+	for _, tu := range ro.overrides {
+		lt.Overrides[tu.override].LaunchTemplateSpecification = &astypes.LaunchTemplateSpecification{
+			LaunchTemplateId: aws.String(tu.templateID),
+			Version:          aws.String(strconv.FormatInt(tu.version, 10)),
+		}
+	}
 	mixed.LaunchTemplate = &lt
 	return &astypes.DesiredConfiguration{MixedInstancesPolicy: &mixed}
 }

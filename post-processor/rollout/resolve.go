@@ -49,8 +49,10 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	}
 	ro.warmup = groupWarmup(g)
 
-	if err := r.resolveVersion(ctx, ro); err != nil {
-		return err
+	for _, tu := range ro.templates() {
+		if err := r.resolveVersion(ctx, ro, tu); err != nil {
+			return err
+		}
 	}
 	if err := r.checkImage(ctx, ro); err != nil {
 		return err
@@ -61,19 +63,19 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 // readTemplate finds the launch template the group launches from, directly
 // or through its mixed instances policy.
 func (ro *rollout) readTemplate(g astypes.AutoScalingGroup) error {
+	ro.override = -1
 	switch {
 	case g.LaunchTemplate != nil:
 		ro.spec = *g.LaunchTemplate
 	case g.MixedInstancesPolicy != nil && g.MixedInstancesPolicy.LaunchTemplate != nil &&
 		g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification != nil:
-		for _, o := range g.MixedInstancesPolicy.LaunchTemplate.Overrides {
-			if o.LaunchTemplateSpecification != nil {
-				return fmt.Errorf("Auto Scaling group (%s): its mixed instances policy override for %s names its own launch template; groups with per-override launch templates are not supported yet",
-					ro.group, aws.ToString(o.InstanceType))
-			}
-		}
 		ro.mixed = g.MixedInstancesPolicy
 		ro.spec = *g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
+		for i, o := range g.MixedInstancesPolicy.LaunchTemplate.Overrides {
+			if o.LaunchTemplateSpecification != nil {
+				ro.overrides = append(ro.overrides, &templateUse{spec: *o.LaunchTemplateSpecification, override: i})
+			}
+		}
 	case aws.ToString(g.LaunchConfigurationName) != "":
 		return fmt.Errorf("Auto Scaling group (%s) uses launch configuration %s; launch configurations are not supported yet: move the group to a launch template",
 			ro.group, aws.ToString(g.LaunchConfigurationName))
@@ -138,50 +140,50 @@ func groupWarmup(g astypes.AutoScalingGroup) time.Duration {
 	return time.Duration(aws.ToInt32(g.HealthCheckGracePeriod)) * time.Second
 }
 
-// resolveVersion turns the group's version reference ($Latest, $Default,
-// empty or a number) into a number, and reads that version's AMI.
-func (r *roller) resolveVersion(ctx context.Context, ro *rollout) error {
-	ref := aws.ToString(ro.spec.Version)
+// resolveVersion turns a template reference of the group ($Latest,
+// $Default, empty or a number) into a number, and reads that version's AMI.
+func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUse) error {
+	ref := aws.ToString(tu.spec.Version)
 	if ref == "" {
 		ref = "$Default" // what AWS uses when a group names no version
 	}
 	in := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{ref}}
-	if id := aws.ToString(ro.spec.LaunchTemplateId); id != "" {
+	if id := aws.ToString(tu.spec.LaunchTemplateId); id != "" {
 		in.LaunchTemplateId = aws.String(id)
 	} else {
-		in.LaunchTemplateName = ro.spec.LaunchTemplateName
+		in.LaunchTemplateName = tu.spec.LaunchTemplateName
 	}
 	out, err := ro.clients.ec2.DescribeLaunchTemplateVersions(ctx, in)
 	if err != nil {
-		return fmt.Errorf("describing launch template (%s) version %s of Auto Scaling group (%s): %w", ro.templateLabel(), ref, ro.group, err)
+		return fmt.Errorf("describing launch template (%s) version %s of Auto Scaling group (%s): %w", tu.templateLabel(), ref, ro.group, err)
 	}
 	if len(out.LaunchTemplateVersions) == 0 {
-		return fmt.Errorf("launch template (%s) of Auto Scaling group (%s) has no version %s", ro.templateLabel(), ro.group, ref)
+		return fmt.Errorf("launch template (%s) of Auto Scaling group (%s) has no version %s", tu.templateLabel(), ro.group, ref)
 	}
 	v := out.LaunchTemplateVersions[0]
-	ro.templateID = aws.ToString(v.LaunchTemplateId)
-	ro.templateName = aws.ToString(v.LaunchTemplateName)
-	ro.sourceVersion = aws.ToInt64(v.VersionNumber)
+	tu.templateID = aws.ToString(v.LaunchTemplateId)
+	tu.templateName = aws.ToString(v.LaunchTemplateName)
+	tu.sourceVersion = aws.ToInt64(v.VersionNumber)
 	if v.LaunchTemplateData != nil {
-		ro.sourceImage = aws.ToString(v.LaunchTemplateData.ImageId)
+		tu.sourceImage = aws.ToString(v.LaunchTemplateData.ImageId)
 	}
-	if ref != strconv.FormatInt(ro.sourceVersion, 10) {
-		log.Printf("[DEBUG] %s: launch template %s version %s is version %d", ro.label(), ro.templateID, ref, ro.sourceVersion)
+	if ref != strconv.FormatInt(tu.sourceVersion, 10) {
+		log.Printf("[DEBUG] %s: launch template %s version %s is version %d", ro.label(), tu.templateID, ref, tu.sourceVersion)
 	}
 	if *r.cfg.InstanceRefresh.AutoRollback {
 		// AWS cannot roll back to a moving reference or an SSM alias and
 		// refuses such a start; refuse it here, before a version exists.
 		if ref == "$Latest" || ref == "$Default" {
 			return fmt.Errorf("Auto Scaling group (%s) launches from %s of launch template %s, and AWS cannot roll back to %s: pin the group to a version number (version %d is what it runs now), or set instance_refresh.auto_rollback = false",
-				ro.group, ref, ro.templateID, ref, ro.sourceVersion)
+				ro.group, ref, tu.templateID, ref, tu.sourceVersion)
 		}
-		if strings.HasPrefix(ro.sourceImage, "resolve:ssm:") {
+		if strings.HasPrefix(tu.sourceImage, "resolve:ssm:") {
 			return fmt.Errorf("Auto Scaling group (%s) runs version %d of launch template %s, whose image is the SSM parameter %s, and AWS cannot roll back to one: set instance_refresh.auto_rollback = false",
-				ro.group, ro.sourceVersion, ro.templateID, ro.sourceImage)
+				ro.group, tu.sourceVersion, tu.templateID, tu.sourceImage)
 		}
 	}
 	if ref == "$Latest" {
-		r.say(ro, "launches from $Latest of %s: from the moment the new version exists, any instance the group launches uses the new AMI; the refresh pins version numbers", ro.templateID)
+		r.say(ro, "launches from $Latest of %s: from the moment the new version exists, any instance the group launches uses the new AMI; the refresh pins version numbers", tu.templateID)
 	}
 	return nil
 }
@@ -200,8 +202,32 @@ func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
 	if s := img.State; s != ec2types.ImageStateAvailable {
 		return fmt.Errorf("AMI (%s) in %s is %s, not available; instances cannot launch from it", ro.imageID, ro.region, s)
 	}
+	if err := r.checkArchitectures(ctx, ro, img.Architecture); err != nil {
+		return err
+	}
 	if p := aws.ToString(img.DeregistrationProtection); p == "" || p == "disabled" {
 		r.warnDeregistration(ro)
+	}
+	return nil
+}
+
+// checkArchitectures refuses a template whose current AMI has another
+// architecture than the new one: its instances would fail to launch. An
+// artifact has one AMI per region, so a mixed instances policy with, say,
+// an arm64 override template cannot be rolled from an x86_64 build.
+func (r *roller) checkArchitectures(ctx context.Context, ro *rollout, arch ec2types.ArchitectureValues) error {
+	for _, tu := range ro.templates() {
+		if tu.sourceImage == "" || tu.sourceImage == ro.imageID || strings.HasPrefix(tu.sourceImage, "resolve:ssm:") {
+			continue
+		}
+		out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{tu.sourceImage}})
+		if err != nil || len(out.Images) == 0 {
+			continue // the old AMI may be gone or private; nothing to compare
+		}
+		if old := out.Images[0].Architecture; old != "" && arch != "" && old != arch {
+			return fmt.Errorf("launch template %s of Auto Scaling group (%s) runs %s AMI %s, and %s is %s: its instances would fail to launch; roll this group from a build of its architecture",
+				tu.templateID, ro.group, old, tu.sourceImage, ro.imageID, arch)
+		}
 	}
 	return nil
 }

@@ -48,15 +48,6 @@ func TestPreflightRefusals(t *testing.T) {
 		}, nil, []string{"protected from scale in (i-2)", `scale_in_protected_instances to "Ignore"`}},
 		{"AMI missing", func(f *fakeAWS) { delete(f.images, "ami-new") }, nil, []string{"AMI (ami-new) not found in us-east-1"}},
 		{"AMI pending", func(f *fakeAWS) { f.images["ami-new"] = ec2types.ImageStatePending }, nil, []string{"AMI (ami-new) in us-east-1 is pending"}},
-		{"override template", func(f *fakeAWS) {
-			g := f.groups["web"]
-			g.MixedInstancesPolicy = &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{
-				LaunchTemplateSpecification: g.LaunchTemplate,
-				Overrides: []astypes.LaunchTemplateOverrides{{InstanceType: aws.String("m7g.large"), LaunchTemplateSpecification: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-arm")}}},
-			}}
-			g.LaunchTemplate = nil
-			f.groups["web"] = g
-		}, nil, []string{"override for m7g.large names its own launch template"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -227,5 +218,60 @@ func TestDuplicateTargetAfterRegionDefaulting(t *testing.T) {
 	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
 	if err == nil || !strings.Contains(err.Error(), "target of two target blocks") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// overrideGroup is a mixed instances group whose m7g override names its
+// own template, lt-2, on version 5.
+func overrideGroup(f *fakeAWS) {
+	g := f.groups["web"]
+	g.MixedInstancesPolicy = &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{
+		LaunchTemplateSpecification: g.LaunchTemplate,
+		Overrides: []astypes.LaunchTemplateOverrides{
+			{InstanceType: aws.String("c7i.large")},
+			{InstanceType: aws.String("m7i.large"), LaunchTemplateSpecification: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-2"), Version: aws.String("5")}},
+		},
+	}}
+	g.LaunchTemplate = nil
+	f.groups["web"] = g
+	f.versions["lt-2"] = map[int64]string{5: "ami-old2"}
+}
+
+func TestOverrideTemplatesGetTheirOwnVersion(t *testing.T) {
+	f := newFakeAWS()
+	overrideGroup(f)
+	f.images["ami-old2"], f.images["ami-old3"] = ec2types.ImageStateAvailable, ec2types.ImageStateAvailable
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.created) != 2 || aws.ToString(f.created[1].LaunchTemplateId) != "lt-2" || aws.ToString(f.created[1].SourceVersion) != "5" {
+		t.Fatalf("want a version of lt-1 from 3 and of lt-2 from 5, got %d creations", len(f.created))
+	}
+	lt := f.started[0].DesiredConfiguration.MixedInstancesPolicy.LaunchTemplate
+	if v := aws.ToString(lt.LaunchTemplateSpecification.Version); v != "4" {
+		t.Errorf("main template version %s, want 4", v)
+	}
+	if lt.Overrides[0].LaunchTemplateSpecification != nil {
+		t.Error("an override without a template got one")
+	}
+	o := lt.Overrides[1].LaunchTemplateSpecification
+	if aws.ToString(o.LaunchTemplateId) != "lt-2" || aws.ToString(o.Version) != "6" || aws.ToString(lt.Overrides[1].InstanceType) != "m7i.large" {
+		t.Errorf("override spec %+v, want lt-2 version 6 for m7i.large", o)
+	}
+	if g := f.groups["web"].MixedInstancesPolicy.LaunchTemplate.Overrides[1].LaunchTemplateSpecification; aws.ToString(g.Version) != "5" {
+		t.Error("the group's own policy was modified")
+	}
+}
+
+func TestArchitectureMismatchIsRefused(t *testing.T) {
+	f := newFakeAWS()
+	overrideGroup(f)
+	f.images["ami-old2"], f.images["ami-old3"] = ec2types.ImageStateAvailable, ec2types.ImageStateAvailable
+	f.arch = map[string]ec2types.ArchitectureValues{"ami-old2": ec2types.ArchitectureValuesArm64}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "launch template lt-2 of Auto Scaling group (web) runs arm64 AMI ami-old2, and ami-new is x86_64") || len(f.created) != 0 {
+		t.Fatalf("err = %v, created %d", err, len(f.created))
 	}
 }

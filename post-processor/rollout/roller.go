@@ -24,20 +24,18 @@ type rollout struct {
 	account                string // the target role's account, if any
 	clients                *clients
 
+	// The group's launch template; with a mixed instances policy, the
+	// policy's own.
+	templateUse
+
 	// From resolve.
-	spec          astypes.LaunchTemplateSpecification // as the group names it
-	mixed         *astypes.MixedInstancesPolicy       // nil when the group names a template directly
-	templateID    string
-	templateName  string
-	sourceVersion int64
-	sourceImage   string
-	warmup        time.Duration
-	adopted       *astypes.InstanceRefresh // a running refresh of ours
-	foreign       *astypes.InstanceRefresh // a running refresh of someone else's
+	mixed     *astypes.MixedInstancesPolicy // nil when the group names a template directly
+	overrides []*templateUse                // override templates of a mixed instances policy
+	warmup    time.Duration
+	adopted   *astypes.InstanceRefresh // a running refresh of ours
+	foreign   *astypes.InstanceRefresh // a running refresh of someone else's
 
 	// From the later steps.
-	version        int64
-	versionCreated bool
 	startAttempted bool
 	refreshID      string
 	final          *astypes.InstanceRefresh
@@ -58,11 +56,30 @@ func (ro *rollout) label() string {
 	return ro.group + " (" + ro.region + ")"
 }
 
-func (ro *rollout) templateLabel() string {
-	if id := aws.ToString(ro.spec.LaunchTemplateId); id != "" {
+// templateUse is one launch template a group launches from, and the
+// version the roll-out gives it.
+type templateUse struct {
+	spec          astypes.LaunchTemplateSpecification // as the group names it
+	override      int                                 // index in the policy's overrides; -1 for the main template
+	templateID    string
+	templateName  string
+	sourceVersion int64
+	sourceImage   string
+
+	version        int64
+	versionCreated bool
+}
+
+func (tu *templateUse) templateLabel() string {
+	if id := aws.ToString(tu.spec.LaunchTemplateId); id != "" {
 		return id
 	}
-	return aws.ToString(ro.spec.LaunchTemplateName)
+	return aws.ToString(tu.spec.LaunchTemplateName)
+}
+
+// templates are all the templates the group launches from, main first.
+func (ro *rollout) templates() []*templateUse {
+	return append([]*templateUse{&ro.templateUse}, ro.overrides...)
 }
 
 // sameTemplate reports whether spec names the group's template.

@@ -16,42 +16,51 @@ import (
 // clientTokenPrefix marks the idempotency tokens of this plugin.
 const clientTokenPrefix = "asg-rollout-"
 
-// createVersion makes the launch template version that carries the new AMI:
-// a copy of the group's numbered version with only ImageId changed. A
-// version we already made (adopted refresh), or a source version that
-// already carries the AMI, is used as it is.
+// createVersion makes the launch template versions that carry the new AMI:
+// for each template the group launches from, a copy of its numbered
+// version with only ImageId changed. A version we already made (adopted
+// refresh), or a source version that already carries the AMI, is used as
+// it is.
 func (r *roller) createVersion(ctx context.Context, ro *rollout) error {
-	switch {
-	case ro.adopted != nil:
+	if ro.adopted != nil {
 		r.say(ro, "refresh %s of this AMI is already running on version %d of %s: adopting it", aws.ToString(ro.adopted.InstanceRefreshId), ro.version, ro.templateID)
 		return nil
-	case ro.sourceImage == ro.imageID:
-		ro.version = ro.sourceVersion
-		r.say(ro, "version %d of %s already has %s: using it as it is", ro.version, ro.templateID, ro.imageID)
+	}
+	for _, tu := range ro.templates() {
+		if err := r.createTemplateVersion(ctx, ro, tu); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *roller) createTemplateVersion(ctx context.Context, ro *rollout, tu *templateUse) error {
+	if tu.sourceImage == ro.imageID {
+		tu.version = tu.sourceVersion
+		r.say(ro, "version %d of %s already has %s: using it as it is", tu.version, tu.templateID, ro.imageID)
 		return nil
 	}
-
-	description := r.versionDescription(ro)
+	description := r.versionDescription(ro, tu)
 	out, err := ro.clients.ec2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
-		LaunchTemplateId:   aws.String(ro.templateID),
-		SourceVersion:      aws.String(strconv.FormatInt(ro.sourceVersion, 10)),
+		LaunchTemplateId:   aws.String(tu.templateID),
+		SourceVersion:      aws.String(strconv.FormatInt(tu.sourceVersion, 10)),
 		VersionDescription: aws.String(description),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ro.imageID)},
-		ClientToken:        aws.String(clientToken(ro.templateID, ro.sourceVersion, ro.imageID, description)),
+		ClientToken:        aws.String(clientToken(tu.templateID, tu.sourceVersion, ro.imageID, description)),
 	})
 	if err != nil {
 		return fmt.Errorf("creating launch template (%s) version from version %d with %s for Auto Scaling group (%s): %w",
-			ro.templateID, ro.sourceVersion, ro.imageID, ro.group, err)
+			tu.templateID, tu.sourceVersion, ro.imageID, ro.group, err)
 	}
 	if out.LaunchTemplateVersion == nil || out.LaunchTemplateVersion.VersionNumber == nil {
-		return fmt.Errorf("creating launch template (%s) version: the answer has no version number", ro.templateID)
+		return fmt.Errorf("creating launch template (%s) version: the answer has no version number", tu.templateID)
 	}
-	ro.version = aws.ToInt64(out.LaunchTemplateVersion.VersionNumber)
-	ro.versionCreated = true
-	r.say(ro, "created version %d of launch template %s from version %d, with %s", ro.version, ro.templateID, ro.sourceVersion, ro.imageID)
+	tu.version = aws.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+	tu.versionCreated = true
+	r.say(ro, "created version %d of launch template %s from version %d, with %s", tu.version, tu.templateID, tu.sourceVersion, ro.imageID)
 	if out.Warning != nil {
 		for _, w := range out.Warning.Errors {
-			r.say(ro, "warning from EC2 about version %d: %s: %s", ro.version, aws.ToString(w.Code), aws.ToString(w.Message))
+			r.say(ro, "warning from EC2 about version %d of %s: %s: %s", tu.version, tu.templateID, aws.ToString(w.Code), aws.ToString(w.Message))
 		}
 	}
 	return nil
@@ -59,11 +68,11 @@ func (r *roller) createVersion(ctx context.Context, ro *rollout) error {
 
 // versionDescription says which build and AMI made a version. It has no
 // timestamp: it is part of the idempotency token.
-func (r *roller) versionDescription(ro *rollout) string {
+func (r *roller) versionDescription(ro *rollout, tu *templateUse) string {
 	if r.cfg.VersionDescription != "" {
 		return r.cfg.VersionDescription
 	}
-	d := fmt.Sprintf("packer-plugin-asg: %s from version %d", ro.imageID, ro.sourceVersion)
+	d := fmt.Sprintf("packer-plugin-asg: %s from version %d", ro.imageID, tu.sourceVersion)
 	if b := r.cfg.PackerBuildName; b != "" {
 		d += " by build " + b
 	}

@@ -216,7 +216,13 @@ func (r *roller) rollBackFailed(ctx context.Context, ro *rollout) string {
 		return msg
 	}
 	back := *ro
+	back.overrides = nil
 	back.version = ro.sourceVersion
+	for _, tu := range ro.overrides {
+		prev := *tu
+		prev.version = tu.sourceVersion
+		back.overrides = append(back.overrides, &prev)
+	}
 	in := r.startInput(&back)
 	in.Preferences.SkipMatching = aws.Bool(true)
 	in.Preferences.AutoRollback = aws.Bool(false)

@@ -121,6 +121,13 @@ type Config struct {
 	// on long refreshes; the end of a refresh is noticed at most this late.
 	PollMaxDelay string `mapstructure:"poll_max_delay"`
 
+	// Whether to make the new version the default of its launch template
+	// after a successful refresh, for groups that name their template as
+	// `$Default`. Off by default: it changes what every user of the template
+	// launches, not just the target groups. The refresh itself pins the
+	// group to the new version number either way.
+	SetDefaultVersion bool `mapstructure:"set_default_version"`
+
 	// The description of the launch template versions this post-processor
 	// creates. Defaults to one naming the build and the AMI. It takes part
 	// in the idempotency token, so keep it free of timestamps.

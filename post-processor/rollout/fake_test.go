@@ -271,3 +271,12 @@ func (f *fakeAWS) count(call string) int {
 	}
 	return n
 }
+
+func (f *fakeAWS) ModifyLaunchTemplate(_ context.Context, in *ec2.ModifyLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.ModifyLaunchTemplateOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ModifyLaunchTemplate")
+	n, _ := strconv.ParseInt(aws.ToString(in.DefaultVersion), 10, 64)
+	f.defaults[aws.ToString(in.LaunchTemplateId)] = n
+	return &ec2.ModifyLaunchTemplateOutput{}, nil
+}

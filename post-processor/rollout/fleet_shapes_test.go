@@ -106,3 +106,26 @@ func TestWavesRunInOrder(t *testing.T) {
 		t.Errorf("waves out of order: %v", messages(ui))
 	}
 }
+
+func TestSetDefaultVersion(t *testing.T) {
+	for _, set := range []bool{false, true} {
+		f := newFakeAWS()
+		f.groups["web"] = withVersion(f.groups["web"], "$Default")
+		p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+			"set_default_version": set, "instance_refresh": map[string]interface{}{"auto_rollback": false},
+		})
+		if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+			t.Fatal(err)
+		}
+		if got := aws.ToString(f.created[0].SourceVersion); got != "2" {
+			t.Errorf("SourceVersion %s, want $Default resolved to 2", got)
+		}
+		want := int64(2)
+		if set {
+			want = 3 + 1
+		}
+		if f.defaults["lt-1"] != want || (f.count("ModifyLaunchTemplate") == 1) != set {
+			t.Errorf("set_default_version=%v: default %d (want %d), %d ModifyLaunchTemplate calls", set, f.defaults["lt-1"], want, f.count("ModifyLaunchTemplate"))
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
@@ -53,6 +55,7 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 	switch {
 	case err == nil:
 		r.say(ro, "instance refresh %s Successful: the group runs version %d of %s with %s", ro.refreshID, ro.version, ro.templateID, ro.imageID)
+		ro.err = r.setDefaultVersions(ro)
 	case errors.As(err, &failed):
 		ro.err = r.failure(ro, failed)
 		if failed.Refresh.Status == astypes.InstanceRefreshStatusFailed && r.cfg.OnFailure == FailureRollback {
@@ -246,4 +249,30 @@ func (r *roller) rollBackFailed(ctx context.Context, ro *rollout) string {
 	msg := fmt.Sprintf("on_failure = rollback: refresh %s returned every instance to version %d", id, ro.sourceVersion)
 	r.say(ro, "%s", msg)
 	return msg
+}
+
+// setDefaultVersions makes the new versions their templates' defaults, for
+// the templates the group named as $Default, when set_default_version asks
+// for it. It runs after success only, on a fresh context: the deploy is done
+// and this is its last step.
+func (r *roller) setDefaultVersions(ro *rollout) error {
+	if !r.cfg.SetDefaultVersion {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
+	defer cancel()
+	for _, tu := range ro.templates() {
+		if ref := aws.ToString(tu.spec.Version); ref != "$Default" && ref != "" {
+			continue
+		}
+		_, err := ro.clients.ec2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
+			LaunchTemplateId: aws.String(tu.templateID),
+			DefaultVersion:   aws.String(strconv.FormatInt(tu.version, 10)),
+		})
+		if err != nil {
+			return fmt.Errorf("the roll-out succeeded, but making version %d the default of launch template %s (set_default_version) failed: %w", tu.version, tu.templateID, err)
+		}
+		r.say(ro, "made version %d the default of launch template %s (set_default_version)", tu.version, tu.templateID)
+	}
+	return nil
 }

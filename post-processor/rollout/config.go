@@ -121,6 +121,16 @@ type Config struct {
 	// on long refreshes; the end of a refresh is noticed at most this late.
 	PollMaxDelay string `mapstructure:"poll_max_delay"`
 
+	// Whether to roll groups that use a launch configuration (the legacy
+	// alternative to launch templates). Off by default, because it is the one
+	// case where the post-processor updates a group directly: it copies the
+	// group's launch configuration with the new AMI (named after the original
+	// and the AMI), sets the copy on the group and starts a refresh. AWS
+	// cannot roll such a refresh back, so auto rollback is off for these
+	// groups; on failure or interruption the post-processor puts the previous
+	// launch configuration back on the group.
+	CopyLaunchConfiguration bool `mapstructure:"copy_launch_configuration"`
+
 	// Whether to make the new version the default of its launch template
 	// after a successful refresh, for groups that name their template as
 	// `$Default`. Off by default: it changes what every user of the template

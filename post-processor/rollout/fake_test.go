@@ -22,6 +22,7 @@ type fakeAWS struct {
 	mu sync.Mutex
 
 	groups   map[string]astypes.AutoScalingGroup
+	lcs      map[string]astypes.LaunchConfiguration
 	versions map[string]map[int64]string // template id -> version -> AMI
 	defaults map[string]int64            // template id -> $Default
 	images   map[string]ec2types.ImageState
@@ -58,6 +59,7 @@ func newFakeAWS() *fakeAWS {
 		defaults: map[string]int64{"lt-1": 2},
 		images:   map[string]ec2types.ImageState{"ami-new": ec2types.ImageStateAvailable},
 		tokens:   map[string]int64{},
+		lcs:      map[string]astypes.LaunchConfiguration{},
 		pollsOf:  map[string]int{},
 		settled:  map[string]bool{},
 		script:   []astypes.InstanceRefreshStatus{"Pending", "InProgress", "InProgress", "Successful"},
@@ -279,4 +281,42 @@ func (f *fakeAWS) ModifyLaunchTemplate(_ context.Context, in *ec2.ModifyLaunchTe
 	n, _ := strconv.ParseInt(aws.ToString(in.DefaultVersion), 10, 64)
 	f.defaults[aws.ToString(in.LaunchTemplateId)] = n
 	return &ec2.ModifyLaunchTemplateOutput{}, nil
+}
+
+func (f *fakeAWS) DescribeLaunchConfigurations(_ context.Context, in *autoscaling.DescribeLaunchConfigurationsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeLaunchConfigurationsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DescribeLaunchConfigurations")
+	out := &autoscaling.DescribeLaunchConfigurationsOutput{}
+	for _, n := range in.LaunchConfigurationNames {
+		if lc, ok := f.lcs[n]; ok {
+			out.LaunchConfigurations = append(out.LaunchConfigurations, lc)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeAWS) CreateLaunchConfiguration(_ context.Context, in *autoscaling.CreateLaunchConfigurationInput, _ ...func(*autoscaling.Options)) (*autoscaling.CreateLaunchConfigurationOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("CreateLaunchConfiguration")
+	name := aws.ToString(in.LaunchConfigurationName)
+	if _, ok := f.lcs[name]; ok {
+		return nil, &astypes.AlreadyExistsFault{Message: aws.String("exists")}
+	}
+	f.lcs[name] = astypes.LaunchConfiguration{
+		LaunchConfigurationName: in.LaunchConfigurationName, ImageId: in.ImageId, InstanceType: in.InstanceType,
+		SecurityGroups: in.SecurityGroups, UserData: in.UserData, KeyName: in.KeyName,
+	}
+	return &autoscaling.CreateLaunchConfigurationOutput{}, nil
+}
+
+func (f *fakeAWS) UpdateAutoScalingGroup(_ context.Context, in *autoscaling.UpdateAutoScalingGroupInput, _ ...func(*autoscaling.Options)) (*autoscaling.UpdateAutoScalingGroupOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("UpdateAutoScalingGroup")
+	g := f.groups[aws.ToString(in.AutoScalingGroupName)]
+	g.LaunchConfigurationName = in.LaunchConfigurationName
+	f.groups[aws.ToString(in.AutoScalingGroupName)] = g
+	return &autoscaling.UpdateAutoScalingGroupOutput{}, nil
 }

@@ -129,3 +129,66 @@ func TestSetDefaultVersion(t *testing.T) {
 		}
 	}
 }
+
+// lcGroup puts the group on launch configuration web-lc with ami-old3.
+func lcGroup(f *fakeAWS) {
+	g := f.groups["web"]
+	g.LaunchTemplate, g.LaunchConfigurationName = nil, aws.String("web-lc")
+	f.groups["web"] = g
+	f.lcs["web-lc"] = astypes.LaunchConfiguration{
+		LaunchConfigurationName: aws.String("web-lc"), ImageId: aws.String("ami-old3"), InstanceType: aws.String("t3.small"),
+		SecurityGroups: []string{"sg-1"}, UserData: aws.String("IyEvYmluL3No"), KernelId: aws.String(""),
+	}
+}
+
+func TestLaunchConfigurationNeedsOptIn(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "set copy_launch_configuration = true") || f.count("UpdateAutoScalingGroup") != 0 {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLaunchConfigurationRollout(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"copy_launch_configuration": true})
+	art, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, ok := f.lcs["web-lc-ami-new"]
+	if !ok || aws.ToString(cp.ImageId) != "ami-new" || aws.ToString(cp.InstanceType) != "t3.small" || cp.SecurityGroups[0] != "sg-1" || aws.ToString(cp.UserData) != "IyEvYmluL3No" {
+		t.Fatalf("copy %+v, want web-lc with only the AMI changed", cp)
+	}
+	if aws.ToString(f.groups["web"].LaunchConfigurationName) != "web-lc-ami-new" {
+		t.Error("the copy was not set on the group")
+	}
+	s := f.started[0]
+	if s.DesiredConfiguration != nil || aws.ToBool(s.Preferences.AutoRollback) {
+		t.Errorf("a launch configuration refresh must have no desired configuration and no auto rollback: %+v", s)
+	}
+	if art.(*Artifact).Results[0].Status != "Successful" {
+		t.Errorf("artifact %+v", art.(*Artifact).Results)
+	}
+	// A re-run with a new AMI names its copy after the original, not the copy.
+	if got := copyName("web-lc-ami-0123abcd", "ami-0abc"); got != "web-lc-ami-0abc" {
+		t.Errorf("copyName = %s", got)
+	}
+}
+
+func TestLaunchConfigurationRestoredOnFailure(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	f.script = []astypes.InstanceRefreshStatus{"InProgress", "Failed"}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"copy_launch_configuration": true})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "put launch configuration web-lc back on the group") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := aws.ToString(f.groups["web"].LaunchConfigurationName); got != "web-lc" {
+		t.Errorf("group left on %s after a failure, want web-lc", got)
+	}
+}

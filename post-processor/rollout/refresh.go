@@ -34,11 +34,19 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 				return err
 			}
 		}
+		if ro.lc != nil {
+			if err := r.applyLaunchConfiguration(ctx, ro); err != nil {
+				return err
+			}
+		}
 		ro.startAttempted = true
 		out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, r.startInput(ro))
+		if err != nil && ro.lc != nil && !errors.As(err, new(*astypes.InstanceRefreshInProgressFault)) {
+			r.restoreLaunchConfiguration(ro)
+		}
 		if err == nil {
 			ro.refreshID = aws.ToString(out.InstanceRefreshId)
-			r.say(ro, "started instance refresh %s onto version %d (%s)", ro.refreshID, ro.version, r.describePreferences(ro))
+			r.say(ro, "started instance refresh %s onto %s (%s)", ro.refreshID, ro.target(), r.describePreferences(ro))
 			return nil
 		}
 		var inProgress *astypes.InstanceRefreshInProgressFault
@@ -52,7 +60,7 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 		}
 		if ro.adopted != nil {
 			ro.refreshID = aws.ToString(ro.adopted.InstanceRefreshId)
-			r.say(ro, "instance refresh %s onto version %d is already running (a start whose answer was lost): following it", ro.refreshID, ro.version)
+			r.say(ro, "instance refresh %s onto %s is already running (a start whose answer was lost): following it", ro.refreshID, ro.target())
 			return nil
 		}
 		if attempt == maxStartAttempts {
@@ -63,12 +71,29 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 
 // startInput is the StartInstanceRefresh request for ro.
 func (r *roller) startInput(ro *rollout) *autoscaling.StartInstanceRefreshInput {
-	return &autoscaling.StartInstanceRefreshInput{
+	in := &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(ro.group),
 		Strategy:             astypes.RefreshStrategy(r.cfg.InstanceRefresh.Strategy),
-		DesiredConfiguration: desiredConfiguration(ro),
 		Preferences:          r.cfg.InstanceRefresh.Preferences(ro.warmup),
 	}
+	if ro.lc != nil {
+		// The group already launches the copy; AWS cannot roll back a
+		// refresh without a desired configuration, nor match instances
+		// against one.
+		in.Preferences.AutoRollback = aws.Bool(false)
+		in.Preferences.SkipMatching = aws.Bool(false)
+		return in
+	}
+	in.DesiredConfiguration = desiredConfiguration(ro)
+	return in
+}
+
+// target says what the refresh moves the group onto.
+func (ro *rollout) target() string {
+	if ro.lc != nil {
+		return "launch configuration " + ro.lc.copyName
+	}
+	return fmt.Sprintf("version %d of %s", ro.version, ro.templateID)
 }
 
 // desiredConfiguration names the new numbered version the way the group
@@ -105,7 +130,7 @@ func (r *roller) describePreferences(ro *rollout) string {
 	if b := aws.ToInt32(p.BakeTime); b > 0 {
 		s += fmt.Sprintf(", bake %ds", b)
 	}
-	if aws.ToBool(p.AutoRollback) {
+	if aws.ToBool(p.AutoRollback) && ro.lc == nil {
 		s += ", auto rollback"
 	}
 	return s

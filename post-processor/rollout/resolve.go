@@ -38,7 +38,7 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 		return fmt.Errorf("Auto Scaling group (%s) not found in %s; check target.auto_scaling_group and the region", ro.group, ro.region)
 	}
 	g := out.AutoScalingGroups[0]
-	if err := ro.readTemplate(g); err != nil {
+	if err := ro.readTemplate(g, r.cfg.CopyLaunchConfiguration); err != nil {
 		return err
 	}
 	if err := checkProcesses(g); err != nil {
@@ -49,9 +49,15 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	}
 	ro.warmup = groupWarmup(g)
 
-	for _, tu := range ro.templates() {
-		if err := r.resolveVersion(ctx, ro, tu); err != nil {
+	if ro.lc != nil {
+		if err := r.resolveLaunchConfiguration(ctx, ro); err != nil {
 			return err
+		}
+	} else {
+		for _, tu := range ro.templates() {
+			if err := r.resolveVersion(ctx, ro, tu); err != nil {
+				return err
+			}
 		}
 	}
 	if err := r.checkImage(ctx, ro); err != nil {
@@ -62,7 +68,7 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 
 // readTemplate finds the launch template the group launches from, directly
 // or through its mixed instances policy.
-func (ro *rollout) readTemplate(g astypes.AutoScalingGroup) error {
+func (ro *rollout) readTemplate(g astypes.AutoScalingGroup, copyLaunchConfiguration bool) error {
 	ro.override = -1
 	switch {
 	case g.LaunchTemplate != nil:
@@ -76,8 +82,10 @@ func (ro *rollout) readTemplate(g astypes.AutoScalingGroup) error {
 				ro.overrides = append(ro.overrides, &templateUse{spec: *o.LaunchTemplateSpecification, override: i})
 			}
 		}
+	case aws.ToString(g.LaunchConfigurationName) != "" && copyLaunchConfiguration:
+		ro.lc = &launchConfigurationUse{name: aws.ToString(g.LaunchConfigurationName)}
 	case aws.ToString(g.LaunchConfigurationName) != "":
-		return fmt.Errorf("Auto Scaling group (%s) uses launch configuration %s; launch configurations are not supported yet: move the group to a launch template",
+		return fmt.Errorf("Auto Scaling group (%s) uses launch configuration %s (legacy): set copy_launch_configuration = true to roll it anyway (the group is then updated directly and AWS cannot roll the refresh back), or move the group to a launch template",
 			ro.group, aws.ToString(g.LaunchConfigurationName))
 	default:
 		return fmt.Errorf("Auto Scaling group (%s) has no launch template", ro.group)
@@ -216,17 +224,25 @@ func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
 // artifact has one AMI per region, so a mixed instances policy with, say,
 // an arm64 override template cannot be rolled from an x86_64 build.
 func (r *roller) checkArchitectures(ctx context.Context, ro *rollout, arch ec2types.ArchitectureValues) error {
+	type source struct{ what, image string }
+	var sources []source
 	for _, tu := range ro.templates() {
-		if tu.sourceImage == "" || tu.sourceImage == ro.imageID || strings.HasPrefix(tu.sourceImage, "resolve:ssm:") {
+		sources = append(sources, source{"launch template " + tu.templateID, tu.sourceImage})
+	}
+	if ro.lc != nil {
+		sources = []source{{"launch configuration " + ro.lc.name, ro.lc.sourceImage}}
+	}
+	for _, src := range sources {
+		if src.image == "" || src.image == ro.imageID || strings.HasPrefix(src.image, "resolve:ssm:") {
 			continue
 		}
-		out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{tu.sourceImage}})
+		out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{src.image}})
 		if err != nil || len(out.Images) == 0 {
 			continue // the old AMI may be gone or private; nothing to compare
 		}
 		if old := out.Images[0].Architecture; old != "" && arch != "" && old != arch {
-			return fmt.Errorf("launch template %s of Auto Scaling group (%s) runs %s AMI %s, and %s is %s: its instances would fail to launch; roll this group from a build of its architecture",
-				tu.templateID, ro.group, old, tu.sourceImage, ro.imageID, arch)
+			return fmt.Errorf("%s of Auto Scaling group (%s) runs %s AMI %s, and %s is %s: its instances would fail to launch; roll this group from a build of its architecture",
+				src.what, ro.group, old, src.image, ro.imageID, arch)
 		}
 	}
 	return nil
@@ -283,6 +299,11 @@ func foreignRefreshError(ro *rollout, active *astypes.InstanceRefresh) error {
 // isOurs reports whether refresh deploys our AMI through a numbered
 // version of our launch template.
 func (r *roller) isOurs(ctx context.Context, ro *rollout, refresh *astypes.InstanceRefresh) (bool, error) {
+	if ro.lc != nil {
+		// Without a desired configuration, a refresh running while the group
+		// already launches our AMI is the one a previous run started.
+		return refresh.DesiredConfiguration == nil && ro.lc.sourceImage == ro.imageID, nil
+	}
 	spec := desiredSpec(refresh.DesiredConfiguration)
 	if spec == nil || !ro.sameTemplate(*spec) {
 		return false, nil

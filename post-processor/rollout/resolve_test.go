@@ -24,7 +24,7 @@ func TestPreflightRefusals(t *testing.T) {
 			g := f.groups["web"]
 			g.LaunchTemplate, g.LaunchConfigurationName = nil, aws.String("web-lc")
 			f.groups["web"] = g
-		}, nil, []string{"uses launch configuration web-lc", "not supported yet"}},
+		}, nil, []string{"uses launch configuration web-lc", "set copy_launch_configuration = true"}},
 		{"suspended", func(f *fakeAWS) {
 			g := f.groups["web"]
 			g.SuspendedProcesses = []astypes.SuspendedProcess{{ProcessName: aws.String("Launch")}, {ProcessName: aws.String("AZRebalance")}, {ProcessName: aws.String("InstanceRefresh")}}

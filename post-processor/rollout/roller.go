@@ -31,6 +31,7 @@ type rollout struct {
 	// From resolve.
 	mixed     *astypes.MixedInstancesPolicy // nil when the group names a template directly
 	overrides []*templateUse                // override templates of a mixed instances policy
+	lc        *launchConfigurationUse       // set when the group uses a launch configuration
 	warmup    time.Duration
 	adopted   *astypes.InstanceRefresh // a running refresh of ours
 	foreign   *astypes.InstanceRefresh // a running refresh of someone else's

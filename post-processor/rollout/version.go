@@ -23,8 +23,11 @@ const clientTokenPrefix = "asg-rollout-"
 // it is.
 func (r *roller) createVersion(ctx context.Context, ro *rollout) error {
 	if ro.adopted != nil {
-		r.say(ro, "refresh %s of this AMI is already running on version %d of %s: adopting it", aws.ToString(ro.adopted.InstanceRefreshId), ro.version, ro.templateID)
+		r.say(ro, "refresh %s of this AMI is already running: adopting it", aws.ToString(ro.adopted.InstanceRefreshId))
 		return nil
+	}
+	if ro.lc != nil {
+		return r.createLaunchConfiguration(ctx, ro)
 	}
 	for _, tu := range ro.templates() {
 		if err := r.createTemplateVersion(ctx, ro, tu); err != nil {

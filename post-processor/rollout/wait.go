@@ -54,7 +54,7 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 	var failed *instancerefresh.FailedError
 	switch {
 	case err == nil:
-		r.say(ro, "instance refresh %s Successful: the group runs version %d of %s with %s", ro.refreshID, ro.version, ro.templateID, ro.imageID)
+		r.say(ro, "instance refresh %s Successful: the group runs %s with %s", ro.refreshID, ro.target(), ro.imageID)
 		ro.err = r.setDefaultVersions(ro)
 	case errors.As(err, &failed):
 		ro.err = r.failure(ro, failed)
@@ -67,6 +67,13 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 		ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) did not end within timeout %s: %s", ro.group, ro.refreshID, r.cfg.timeout, r.act(ro, r.cfg.OnTimeout))
 	default:
 		ro.err = fmt.Errorf("%w; the refresh may still be running: %s", err, followCommand(ro))
+	}
+	// A launch configuration group was changed directly; unless the refresh
+	// succeeded or was left running on purpose, change it back.
+	if ro.err != nil && ro.action != r.detachMessage(ro) {
+		if msg := r.restoreLaunchConfiguration(ro); msg != "" {
+			ro.err = fmt.Errorf("%w\n%s", ro.err, msg)
+		}
 	}
 }
 
@@ -93,13 +100,15 @@ func progressLine(ir astypes.InstanceRefresh) string {
 // that usually say why.
 func (r *roller) failure(ro *rollout, f *instancerefresh.FailedError) error {
 	msg := f.Error()
-	switch f.Refresh.Status {
-	case astypes.InstanceRefreshStatusRollbackSuccessful:
-		msg += fmt.Sprintf("; rolled back: the group is on version %d of %s again", ro.sourceVersion, ro.templateID)
-	case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled:
-		msg += fmt.Sprintf("; the group still launches version %d of %s, and instances already replaced keep %s", ro.sourceVersion, ro.templateID, ro.imageID)
-	case astypes.InstanceRefreshStatusRollbackFailed:
-		msg += "; the rollback failed too, so the group may run both AMIs: check it now"
+	if ro.lc == nil { // for launch configurations, restoreLaunchConfiguration says where the group stands
+		switch f.Refresh.Status {
+		case astypes.InstanceRefreshStatusRollbackSuccessful:
+			msg += fmt.Sprintf("; rolled back: the group is on version %d of %s again", ro.sourceVersion, ro.templateID)
+		case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled:
+			msg += fmt.Sprintf("; the group still launches version %d of %s, and instances already replaced keep %s", ro.sourceVersion, ro.templateID, ro.imageID)
+		case astypes.InstanceRefreshStatusRollbackFailed:
+			msg += "; the rollback failed too, so the group may run both AMIs: check it now"
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
 	defer cancel()
@@ -154,7 +163,7 @@ func (r *roller) act(ro *rollout, action string) string {
 
 func (r *roller) doAction(ctx context.Context, ro *rollout, action string) string {
 	if action == ActionDetach {
-		return fmt.Sprintf("left instance refresh %s running (on_interrupt/on_timeout = detach); follow it with: %s", ro.refreshID, followCommand(ro))
+		return r.detachMessage(ro)
 	}
 	// Rollback and Cancel act on whatever refresh is active: make sure it
 	// is still ours.
@@ -202,6 +211,10 @@ func (r *roller) recoverStarts(ros []*rollout) {
 			ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) interrupted: %s", ro.group, ro.refreshID, r.act(ro, r.cfg.OnInterrupt))
 		}
 	})
+}
+
+func (r *roller) detachMessage(ro *rollout) string {
+	return fmt.Sprintf("left instance refresh %s running (on_interrupt/on_timeout = detach); follow it with: %s", ro.refreshID, followCommand(ro))
 }
 
 // followCommand is the AWS CLI command that shows ro's refresh.

@@ -1,0 +1,102 @@
+package awsemu
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// This file corrects what moto reports about the launch template of each
+// instance. moto reports every instance of a group as running the default
+// version of the group's current launch template, whatever it was launched
+// from; after a refresh to version 2 of a template whose default is 1, every
+// instance would claim version 1. For the instances the emulator launched it
+// knows the template and version, and DescribeAutoScalingGroups and
+// DescribeAutoScalingInstances answers are corrected to say so. Instances
+// moto launched itself keep moto's report.
+
+// splice is a replacement of body[start:end].
+type splice struct {
+	start, end int64
+	text       string
+}
+
+// rewriteInstanceTemplates rewrites the LaunchTemplateId, LaunchTemplateName
+// and Version of each instance entry (a member of Instances or of
+// AutoScalingInstances) whose origin lookup knows. Everything else in the
+// body is kept byte for byte, so the answer stays moto's in every other
+// respect. A body that cannot be parsed is returned unchanged.
+func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origin, bool)) []byte {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var (
+		stack    []string
+		splices  []splice
+		current  origin
+		known    bool
+		instance = -1 // depth of the instance entry being read, -1 outside one
+	)
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return body
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, t.Name.Local)
+			n := len(stack)
+			if instance < 0 && n >= 2 && stack[n-1] == "member" && (stack[n-2] == "Instances" || stack[n-2] == "AutoScalingInstances") {
+				instance, known = n, false
+			}
+		case xml.EndElement:
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			if len(stack) < instance {
+				instance = -1
+			}
+		case xml.CharData:
+			n := len(stack)
+			if instance < 0 || n < 2 {
+				continue
+			}
+			after := dec.InputOffset()
+			switch {
+			case n == instance+1 && stack[n-1] == "InstanceId":
+				current, known = lookup(string(bytes.TrimSpace(t)))
+			case known && n == instance+2 && stack[n-2] == "LaunchTemplate":
+				var text string
+				switch stack[n-1] {
+				case "LaunchTemplateId":
+					text = current.TemplateID
+				case "LaunchTemplateName":
+					text = current.TemplateName
+				case "Version":
+					text = strconv.FormatInt(current.Number, 10)
+				default:
+					continue
+				}
+				if text != "" {
+					splices = append(splices, splice{start: before, end: after, text: xmlEscape(text)})
+				}
+			}
+		}
+	}
+	if len(splices) == 0 {
+		return body
+	}
+	var out bytes.Buffer
+	var pos int64
+	for _, s := range splices {
+		out.Write(body[pos:s.start])
+		out.WriteString(s.text)
+		pos = s.end
+	}
+	out.Write(body[pos:])
+	return out.Bytes()
+}

@@ -1,0 +1,43 @@
+// Package awsemu is a local AWS for tests and demos of instance refresh
+// roll-outs. It runs moto_server and stands in front of it: requests it does
+// not handle are reverse-proxied to moto unchanged, and it implements what
+// moto lacks, following AWS's documented behaviour: the instance refresh API
+// (carried out for real against moto's instances), DescribeScalingActivities,
+// and SourceVersion and ClientToken for CreateLaunchTemplateVersion. It can
+// also inject faults (throttling, 5xx, dropped connections, lost answers,
+// latency) and logs every call, so that a client's retry and recovery logic
+// can be tested. Scheduled behaviour runs on an emulated clock whose speed is
+// adjustable, so hour-long refreshes take seconds.
+//
+// What moto 5.2.1 does, and how the emulator copes:
+//
+//   - No instance refresh (the API answers HTTP 500): implemented here. The
+//     refresh is carried out in moto with RunInstances (which honours
+//     LaunchTemplate.Version), TerminateInstanceInAutoScalingGroup with
+//     ShouldDecrementDesiredCapacity and AttachInstances. moto refuses an
+//     attach above MaxSize, so new instances join after the old ones leave,
+//     and the desired capacity dips while a batch is in flight.
+//   - DescribeScalingActivities answers an empty list: the emulator answers
+//     with the activities of its refreshes.
+//   - CreateLaunchTemplateVersion ignores SourceVersion and ClientToken:
+//     both are implemented in front of it.
+//   - A group's instances are all reported as running the default version
+//     of its template: corrected for instances the emulator launched.
+//   - DefaultInstanceWarmup is accepted but dropped: the emulator keeps it
+//     for the InstanceWarmup default.
+//   - Mixed instances policies launch the template's instance type, not the
+//     overrides: replacements use the first override.
+//   - moto cannot replace a root volume: the ReplaceRootVolume strategy is
+//     validated as AWS does and then carried out like Rolling (new instance
+//     ids).
+//   - CloudWatch alarms work (over the Query protocol) and are watched for
+//     an AlarmSpecification.
+//
+// Files: server.go (front server, routing, proxy), moto.go and proc_*.go
+// (the moto process), motoclient.go (the emulator's own calls to moto),
+// query.go (Query protocol and XML), refresh*.go (instance refresh),
+// asgview.go (per-instance launch template versions in describe answers),
+// launchtemplates.go (CreateLaunchTemplateVersion), faults.go and calls.go
+// (fault injection and call log), control.go (the /_emu/ API), clock.go
+// (emulated time).
+package awsemu

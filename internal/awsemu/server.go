@@ -1,0 +1,330 @@
+package awsemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures Start.
+type Options struct {
+	MotoCommand string                           // moto's command line; default "moto_server"
+	Speed       float64                          // emulated seconds per real second; default 1
+	Logf        func(format string, args ...any) // optional debug log (moto's output included)
+	// Port is the front server's port on 127.0.0.1; 0 picks a free one.
+	Port int
+}
+
+// maxBodyBytes bounds the request bodies the emulator buffers.
+const maxBodyBytes = 64 << 20
+
+// Server is a running emulator: moto plus the front server.
+type Server struct {
+	opts   Options
+	moto   *motoProcess
+	api    *motoAPI
+	clock  *clock
+	engine *engine
+	faults *faultSet
+	calls  callLog
+	lt     *ltVersions
+	proxy  *httputil.ReverseProxy
+	// transport carries every request to moto, so that Close can drop its
+	// idle connections.
+	transport *http.Transport
+	target    *url.URL
+	http      *http.Server
+	url       string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts moto on a free loopback port in its own process group, waits
+// until it answers, and starts the front server on 127.0.0.1. ctx bounds the
+// start only; the emulator runs until Close.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.MotoCommand == "" {
+		opts.MotoCommand = "moto_server"
+	}
+	if opts.Speed <= 0 {
+		opts.Speed = 1
+	}
+	moto, err := startMoto(ctx, opts.MotoCommand, opts.Logf)
+	if err != nil {
+		return nil, fmt.Errorf("starting moto: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(opts.Port))
+	if err != nil {
+		moto.stop()
+		return nil, fmt.Errorf("starting the front server: %w", err)
+	}
+	target, err := url.Parse(moto.url)
+	if err != nil {
+		moto.stop()
+		_ = ln.Close()
+		return nil, fmt.Errorf("parsing moto's URL: %w", err)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	s := &Server{
+		opts:      opts,
+		moto:      moto,
+		api:       newMotoAPI(moto.url, transport),
+		transport: transport,
+		clock:     newClock(opts.Speed, nil),
+		faults:    newFaultSet(),
+		lt:        newLTVersions(),
+		target:    target,
+		url:       "http://" + ln.Addr().String(),
+	}
+	s.engine = newEngine(s.clock, s.api, opts.Logf)
+	s.proxy = &httputil.ReverseProxy{
+		Transport: transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // headers stay as the client signed them
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.logf("proxying to moto: %v", err)
+			writeServiceError(w, serviceOf(r), &apiError{Status: http.StatusBadGateway, Code: "InternalFailure", Message: "moto did not answer: " + err.Error()})
+		},
+	}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logf("front server: %v", err)
+		}
+	}()
+	s.logf("awsemu at %s in front of moto at %s, speed %v", s.url, moto.url, opts.Speed)
+	return s, nil
+}
+
+// URL returns the front server's address, "http://127.0.0.1:PORT": the
+// endpoint for EC2, Auto Scaling and anything else moto serves.
+func (s *Server) URL() string { return s.url }
+
+// MotoURL returns moto's own address, which bypasses the emulator's
+// additions, faults and call log.
+func (s *Server) MotoURL() string { return s.moto.url }
+
+// Close stops the refresh workers, the front server and moto's whole process
+// group. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		// New requests stop first, so that none can start a worker;
+		// then the workers, which call moto; then moto.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := s.http.Shutdown(ctx); err != nil {
+			_ = s.http.Close() // cut requests still in flight (slow faults)
+		}
+		s.engine.stop()
+		s.transport.CloseIdleConnections()
+		s.moto.stop()
+	})
+	return s.closeErr
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// handledActions are the actions the emulator answers itself or adjusts,
+// by service. Requests without a SigV4 scope are routed by action alone.
+var handledActions = map[string]string{
+	"StartInstanceRefresh":        serviceAutoScaling,
+	"DescribeInstanceRefreshes":   serviceAutoScaling,
+	"CancelInstanceRefresh":       serviceAutoScaling,
+	"RollbackInstanceRefresh":     serviceAutoScaling,
+	"DescribeScalingActivities":   serviceAutoScaling,
+	"CreateLaunchTemplateVersion": serviceEC2,
+}
+
+func serviceOf(r *http.Request) string {
+	if m := credentialScope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		return m[4]
+	}
+	return ""
+}
+
+// ServeHTTP logs the request, applies any matching fault, and then answers
+// it or forwards it to moto.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, controlPrefix) {
+		s.serveControl(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		status := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "reading request body: "+err.Error(), status)
+		return
+	}
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body)) // buffered: parsed here, forwarded intact
+	q := parseQueryRequest(r, body)
+	if q.Service == "" {
+		q.Service = handledActions[q.Action]
+	}
+
+	fault, faulted := s.faults.pick(q.Service, q.Action)
+	call := Call{Time: time.Now(), Service: q.Service, Region: q.Region, Action: q.Action, Params: q.params()}
+	if faulted {
+		call.Fault = fault.Kind
+	}
+	s.calls.add(call)
+	if faulted {
+		s.logf("fault %s on %s %s", fault.Kind, q.Service, q.Action)
+		switch fault.Kind {
+		case FaultThrottle, Fault5xx:
+			writeServiceError(w, q.Service, s.faults.errorFor(fault.Kind, q.Service))
+			return
+		case FaultDrop:
+			closeWithoutAnswer(w)
+			return
+		case FaultSlow:
+			select {
+			case <-time.After(time.Duration(fault.Delay)):
+			case <-r.Context().Done():
+				return
+			}
+		case FaultLoseResponse:
+			s.dispatch(&discardWriter{}, r, q)
+			closeWithoutAnswer(w)
+			return
+		}
+	}
+	s.dispatch(w, r, q)
+}
+
+// dispatch answers a request: the emulator's own actions here, the rest
+// by moto.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryRequest) {
+	ctx := r.Context()
+	switch q.Service {
+	case serviceAutoScaling:
+		var result *xmlNode
+		var aerr *apiError
+		switch q.Action {
+		case "StartInstanceRefresh":
+			result, aerr = s.engine.startInstanceRefresh(ctx, q)
+		case "DescribeInstanceRefreshes":
+			result, aerr = s.engine.describeInstanceRefreshes(q)
+		case "CancelInstanceRefresh":
+			result, aerr = s.engine.cancelInstanceRefresh(q)
+		case "RollbackInstanceRefresh":
+			result, aerr = s.engine.rollbackInstanceRefresh(q)
+		case "DescribeScalingActivities":
+			result, aerr = s.engine.describeScalingActivities(q)
+		case "UpdateAutoScalingGroup":
+			if aerr := s.engine.blocksConfigUpdate(q); aerr != nil {
+				writeASGError(w, aerr)
+				return
+			}
+			s.forwardRecordingWarmup(w, r, q)
+			return
+		case "CreateAutoScalingGroup":
+			s.forwardRecordingWarmup(w, r, q)
+			return
+		case "DescribeAutoScalingGroups", "DescribeAutoScalingInstances":
+			s.forwardCorrectingTemplates(w, r, q)
+			return
+		default:
+			s.proxy.ServeHTTP(w, r)
+			return
+		}
+		if aerr != nil {
+			writeASGError(w, aerr)
+			return
+		}
+		writeASGResult(w, q.Action, result)
+		return
+	case serviceEC2:
+		if q.Action == "CreateLaunchTemplateVersion" {
+			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			answer, aerr := s.lt.createVersion(ctx, mc, q, func(body []byte) (*capturedResponse, error) {
+				return s.forward(r, body)
+			})
+			if aerr != nil {
+				writeEC2Error(w, aerr)
+				return
+			}
+			answer.write(w)
+			return
+		}
+	}
+	s.proxy.ServeHTTP(w, r)
+}
+
+// forwardRecordingWarmup forwards a group create or update to moto and, if
+// it succeeded, keeps the DefaultInstanceWarmup that moto drops.
+func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, q *queryRequest) {
+	answer, err := s.forward(r, q.Body)
+	if err != nil {
+		writeASGError(w, toAPIError(err))
+		return
+	}
+	if answer.Status == http.StatusOK {
+		s.engine.recordDefaultWarmup(q.Region, q.Form)
+	}
+	answer.write(w)
+}
+
+// forwardCorrectingTemplates forwards a describe call and corrects the
+// launch template versions moto reports for the instances the emulator
+// launched (see asgview.go).
+func (s *Server) forwardCorrectingTemplates(w http.ResponseWriter, r *http.Request, q *queryRequest) {
+	answer, err := s.forward(r, q.Body)
+	if err != nil {
+		writeASGError(w, toAPIError(err))
+		return
+	}
+	if answer.Status == http.StatusOK {
+		answer.Body = rewriteInstanceTemplates(answer.Body, func(id string) (origin, bool) {
+			return s.engine.originOf(q.Region, id)
+		})
+	}
+	answer.write(w)
+}
+
+// forward sends the client's request to moto with the given body, headers
+// otherwise unchanged, and returns moto's complete answer.
+func (s *Server) forward(r *http.Request, body []byte) (*capturedResponse, error) {
+	u := *s.target
+	u.Path = r.URL.Path
+	u.RawQuery = r.URL.RawQuery
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building the request to moto: %w", err)
+	}
+	out.Header = r.Header.Clone()
+	out.Header.Del("Content-Length")
+	out.ContentLength = int64(len(body))
+	out.Host = r.Host
+	resp, err := s.api.http.Do(out)
+	if err != nil {
+		return nil, fmt.Errorf("forwarding %s to moto: %w", r.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading moto's answer: %w", err)
+	}
+	return &capturedResponse{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}

@@ -28,7 +28,7 @@ func refresh(id string, s types.InstanceRefreshStatus) types.InstanceRefresh {
 
 func TestFindActivePagesUntilActive(t *testing.T) {
 	p := pages{
-		"":  {InstanceRefreshes: []types.InstanceRefresh{refresh("a", "Successful"), refresh("b", "Failed")}, NextToken: aws.String("t1")},
+		"":   {InstanceRefreshes: []types.InstanceRefresh{refresh("a", "Successful"), refresh("b", "Failed")}, NextToken: aws.String("t1")},
 		"t1": {InstanceRefreshes: []types.InstanceRefresh{refresh("c", "Baking")}},
 	}
 	got, err := FindActive(context.Background(), p, "web")

@@ -95,7 +95,9 @@ func TestWaiterTwoHourRefreshSucceeds(t *testing.T) {
 	)
 	var seen []string
 	w := newTestWaiter(tl, func(o *InstanceRefreshCompleteWaiterOptions) {
-		o.OnProgress = func(r types.InstanceRefresh) { seen = append(seen, fmt.Sprintf("%s %d", r.Status, *r.PercentageComplete)) }
+		o.OnProgress = func(r types.InstanceRefresh) {
+			seen = append(seen, fmt.Sprintf("%s %d", r.Status, *r.PercentageComplete))
+		}
 	})
 	start := time.Now()
 	out, err := w.WaitForOutput(context.Background(), params, 3*time.Hour)

@@ -37,12 +37,12 @@ type fakeAWS struct {
 
 	activities []astypes.Activity
 
-	calls    []string
-	created  []*ec2.CreateLaunchTemplateVersionInput
-	started  []*autoscaling.StartInstanceRefreshInput
+	calls     []string
+	created   []*ec2.CreateLaunchTemplateVersionInput
+	started   []*autoscaling.StartInstanceRefreshInput
 	startErr  error // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
 	startOnce bool  // startErr is returned once only
-	onPoll   func(n int)
+	onPoll    func(n int)
 }
 
 func newFakeAWS() *fakeAWS {

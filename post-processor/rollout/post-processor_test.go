@@ -29,7 +29,9 @@ func newTestPP(t *testing.T, regions map[string]*fakeAWS, raw map[string]interfa
 			return &clients{autoscaling: f, ec2: f}, nil
 		},
 		waitOptions: []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions){
-			func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) { o.MinDelay, o.MaxDelay = time.Millisecond, time.Millisecond },
+			func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
+				o.MinDelay, o.MaxDelay = time.Millisecond, time.Millisecond
+			},
 		},
 	}
 	if raw == nil {

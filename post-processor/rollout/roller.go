@@ -93,15 +93,15 @@ func (ro *rollout) sameTemplate(spec astypes.LaunchTemplateSpecification) bool {
 
 // roller runs the roll-outs of one PostProcess call.
 type roller struct {
-	cfg     *Config
-	ui      packersdk.Ui
-	uiMu    sync.Mutex
-	warned  map[string]bool // AMIs already warned about, under uiMu
+	cfg    *Config
+	ui     packersdk.Ui
+	uiMu   sync.Mutex
+	warned map[string]bool // AMIs already warned about, under uiMu
 
 	// deadline ends every wait of the run, so that timeout bounds the
 	// whole roll-out rather than each group or phase.
 	deadline time.Time
-	waitOpt []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
+	waitOpt  []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
 }
 
 // say prints one line about one group.

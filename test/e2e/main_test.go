@@ -201,12 +201,19 @@ func (e *env) packerBuild(file string, extraEnv ...string) packerexec.Result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := packer.Run(ctx, e.dir, extraEnv, "build", "-color=false", file)
+	res, err := packer.Run(ctx, e.dir, append(e.endpointEnv(), extraEnv...), "build", "-color=false", file)
 	if err != nil {
 		e.t.Fatalf("running packer: %v", err)
 	}
 	e.t.Logf("packer build exited %d:\n%s", res.ExitCode, res.Output)
 	return res
+}
+
+// endpointEnv points every AWS SDK in packer's plugins at the local AWS.
+// The amazon builder uses custom_endpoint_ec2 for most calls, but sends a
+// few (the copies of ami_regions, tag lookups) to the regional endpoints.
+func (e *env) endpointEnv() []string {
+	return []string{"AWS_ENDPOINT_URL=" + e.emu.URL(), "AWS_ENDPOINT_URL_EC2=" + e.emu.URL()}
 }
 
 // newAMI finds the AMI the build baked, by its name, in region.

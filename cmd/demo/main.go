@@ -78,7 +78,7 @@ func run(ctx context.Context) error {
 	fmt.Println(indent(before.String()))
 
 	step("packer build example/demo.pkr.hcl: bake with amazon-ebs, roll with asg-rollout")
-	cmd := pk.Command(ctx, root, nil, "build", "-color=false",
+	cmd := pk.Command(ctx, root, packerexec.EndpointEnv(emu.URL()), "build", "-color=false",
 		"-var", "endpoint="+emu.URL(), "-var", "source_ami="+seeded.ImageID, "-var", "asg_name="+group, template)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	buildErr := cmd.Run()

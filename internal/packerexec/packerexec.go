@@ -99,6 +99,13 @@ func (e *Env) Environ(extra ...string) []string {
 	return append(env, extra...)
 }
 
+// EndpointEnv points every AWS SDK in packer's plugins at a local AWS at
+// url. The amazon builder uses custom_endpoint_ec2 for most calls, but sends
+// a few (the copies of ami_regions, tag lookups) to the regional endpoints.
+func EndpointEnv(url string) []string {
+	return []string{"AWS_ENDPOINT_URL=" + url, "AWS_ENDPOINT_URL_EC2=" + url}
+}
+
 // Result is how a packer run ended.
 type Result struct {
 	ExitCode int

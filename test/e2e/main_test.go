@@ -209,12 +209,8 @@ func (e *env) packerBuild(file string, extraEnv ...string) packerexec.Result {
 	return res
 }
 
-// endpointEnv points every AWS SDK in packer's plugins at the local AWS.
-// The amazon builder uses custom_endpoint_ec2 for most calls, but sends a
-// few (the copies of ami_regions, tag lookups) to the regional endpoints.
-func (e *env) endpointEnv() []string {
-	return []string{"AWS_ENDPOINT_URL=" + e.emu.URL(), "AWS_ENDPOINT_URL_EC2=" + e.emu.URL()}
-}
+// endpointEnv points packer's plugins at the test's local AWS.
+func (e *env) endpointEnv() []string { return packerexec.EndpointEnv(e.emu.URL()) }
 
 // newAMI finds the AMI the build baked, by its name, in region.
 func (e *env) newAMI(region, name string) string {

@@ -44,7 +44,8 @@ type step struct {
 	status  types.InstanceRefreshStatus
 	percent int32
 	reason  string
-	missing bool // not visible to Describe
+	left    int32 // InstancesToUpdate
+	missing bool  // not visible to Describe
 }
 
 func (tl *timeline) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.DescribeInstanceRefreshesInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeInstanceRefreshesOutput, error) {
@@ -64,6 +65,7 @@ func (tl *timeline) DescribeInstanceRefreshes(_ context.Context, in *autoscaling
 		InstanceRefreshId:    aws.String(in.InstanceRefreshIds[0]),
 		Status:               cur.status,
 		PercentageComplete:   aws.Int32(cur.percent),
+		InstancesToUpdate:    aws.Int32(cur.left),
 		StatusReason:         aws.String(cur.reason),
 	}}}, nil
 }
@@ -126,30 +128,22 @@ func TestWaiterTwoHourRefreshSucceeds(t *testing.T) {
 	}
 }
 
-func TestWaiterDelaysBackOffAndReset(t *testing.T) {
-	tl := newTimeline(step{at: 0, status: "InProgress"}, step{at: 10 * time.Minute, status: "InProgress", percent: 50}, step{at: 20 * time.Minute, status: "Successful", percent: 100})
+func TestWaiterDelaysBackOff(t *testing.T) {
+	tl := newTimeline(step{at: 0, status: "Pending"}, step{at: 20 * time.Minute, status: "Successful", percent: 100})
 	w := newTestWaiter(tl)
 	if err := w.Wait(context.Background(), params, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	s := tl.clock.sleeps
-	if s[0] != DefaultMinDelay || s[1] != 2*DefaultMinDelay || s[2] != 4*DefaultMinDelay {
-		t.Errorf("first delays %v, want doubling from %s", s[:3], DefaultMinDelay)
+	want := []time.Duration{DefaultMinDelay, 2 * DefaultMinDelay, 4 * DefaultMinDelay, 8 * DefaultMinDelay, DefaultMaxDelay}
+	for i, d := range want {
+		if s[i] != d {
+			t.Fatalf("delays %v, want them to start %v", s[:len(want)], want)
+		}
 	}
 	for _, d := range s {
 		if d > DefaultMaxDelay {
 			t.Errorf("delay %s above MaxDelay", d)
-		}
-	}
-	// After the change at 10 minutes the delay starts again from MinDelay.
-	var elapsed time.Duration
-	for i, d := range s {
-		elapsed += d
-		if elapsed >= 10*time.Minute {
-			if s[i+1] != DefaultMinDelay {
-				t.Errorf("delay after progress = %s, want %s", s[i+1], DefaultMinDelay)
-			}
-			break
 		}
 	}
 }

@@ -113,12 +113,15 @@ type Config struct {
 	// `-on-error=abort` turns it off, to leave everything for inspection.
 	OnFailure string `mapstructure:"on_failure"`
 
-	// The delay between two polls of a refresh that is making progress, as
-	// a Go duration. Defaults to `5s`; at least `100ms`.
+	// The first delay between two polls, and the delay around a refresh's
+	// predicted end, as a Go duration. Defaults to `5s`; at least `100ms`.
 	PollMinDelay string `mapstructure:"poll_min_delay"`
-	// The longest delay between two polls: while nothing changes the delay
-	// doubles up to it. Defaults to `30s`. Raise it to spend less API quota
-	// on long refreshes; the end of a refresh is noticed at most this late.
+	// The longest delay between two polls. Defaults to `1m`. The delay
+	// doubles from `poll_min_delay` up to it, and drops below it only around
+	// the predicted end of a refresh (one warm-up after its last batch
+	// began, or BakeTime after baking began), so the end is noticed within
+	// seconds either way; a shorter delay shows progress sooner and costs
+	// more calls.
 	PollMaxDelay string `mapstructure:"poll_max_delay"`
 
 	// Whether to roll groups that use a launch configuration (the legacy

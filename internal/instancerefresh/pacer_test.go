@@ -1,0 +1,94 @@
+package instancerefresh
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// seen is a refresh in progress with left instances to go, of a group
+// of 4, whose warm-up is two minutes.
+func seen(left int32) *types.InstanceRefresh {
+	return &types.InstanceRefresh{
+		Status: types.InstanceRefreshStatusInProgress, InstancesToUpdate: aws.Int32(left),
+		PercentageComplete: aws.Int32(25 * (4 - left)),
+		Preferences:        &types.RefreshPreferences{InstanceWarmup: aws.Int32(120)},
+	}
+}
+
+func backedOff() *pacer {
+	p := newPacer(5*time.Second, 30*time.Second)
+	for i := 0; i < 4; i++ {
+		p.next(t0, seen(4))
+	}
+	return p
+}
+
+func TestPacerAimsAtTheLastBatch(t *testing.T) {
+	p := backedOff()
+	// Two replaced between the polls at t0 and t0+30s: batches of two, so
+	// the two left are the last batch, due 2m ± 24s after t0.
+	if d := p.next(t0.Add(30*time.Second), seen(2)); d != 30*time.Second {
+		t.Errorf("delay %s well before the window, want MaxDelay", d)
+	}
+	if d := p.next(t0.Add(90*time.Second), seen(2)); d != 6*time.Second {
+		t.Errorf("delay %s, want 6s: the next poll at the window's start (t0+96s)", d)
+	}
+	if d := p.next(t0.Add(100*time.Second), seen(2)); d != 5*time.Second {
+		t.Errorf("delay %s inside the window, want MinDelay", d)
+	}
+	// The window ends at 2m + 24s + the 30s the change may have gone unseen
+	// + 5s: t0+179s.
+	if d := p.next(t0.Add(175*time.Second), seen(2)); d != 5*time.Second {
+		t.Errorf("delay %s at the window's end, want MinDelay", d)
+	}
+	if d := p.next(t0.Add(200*time.Second), seen(2)); d != 30*time.Second {
+		t.Errorf("delay %s past the window, want MaxDelay: the refresh is late, not due", d)
+	}
+}
+
+func TestPacerIgnoresBatchesThatAreNotTheLast(t *testing.T) {
+	p := newPacer(5*time.Second, 30*time.Second)
+	for i := 0; i < 4; i++ {
+		p.next(t0, &types.InstanceRefresh{Status: types.InstanceRefreshStatusInProgress, InstancesToUpdate: aws.Int32(40)})
+	}
+	if d := p.next(t0.Add(2*time.Minute), &types.InstanceRefresh{Status: types.InstanceRefreshStatusInProgress, InstancesToUpdate: aws.Int32(38), PercentageComplete: aws.Int32(5)}); d != 30*time.Second {
+		t.Errorf("delay %s with 38 of 40 left, want MaxDelay", d)
+	}
+}
+
+func TestPacerBaking(t *testing.T) {
+	p := backedOff()
+	baking := &types.InstanceRefresh{Status: types.InstanceRefreshStatusBaking, PercentageComplete: aws.Int32(100),
+		Preferences: &types.RefreshPreferences{BakeTime: aws.Int32(600)}}
+	// Baking began between t0 and t0+30s, so it ends between t0+10m and
+	// t0+10m30s.
+	if d := p.next(t0.Add(30*time.Second), baking); d != 30*time.Second {
+		t.Errorf("delay %s early in a 10-minute bake, want MaxDelay", d)
+	}
+	if d := p.next(t0.Add(9*time.Minute+50*time.Second), baking); d != 10*time.Second {
+		t.Errorf("delay %s 10s before the earliest end, want 10s", d)
+	}
+	if d := p.next(t0.Add(10*time.Minute+10*time.Second), baking); d != 5*time.Second {
+		t.Errorf("delay %s within the bake's end window, want MinDelay", d)
+	}
+}
+
+func TestPacerLearnsTheBatchLengthWithoutAWarmup(t *testing.T) {
+	p := newPacer(5*time.Second, 30*time.Second)
+	r := func(left int32) *types.InstanceRefresh {
+		return &types.InstanceRefresh{Status: types.InstanceRefreshStatusInProgress, InstancesToUpdate: aws.Int32(left), PercentageComplete: aws.Int32(25 * (4 - left))}
+	}
+	p.next(t0, r(4))
+	p.next(t0.Add(60*time.Second), r(3))
+	p.next(t0.Add(120*time.Second), r(2))
+	// Batches of one every minute: with one left the end is due about a
+	// minute after the last change (seen between 120s and 150s).
+	if d := p.next(t0.Add(150*time.Second), r(1)); d != 18*time.Second {
+		t.Errorf("delay %s, want 18s: aimed at 120s + 60s - 12s", d)
+	}
+}

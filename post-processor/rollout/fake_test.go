@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -37,9 +38,16 @@ type fakeAWS struct {
 
 	activities []astypes.Activity
 
-	calls     []string
-	created   []*ec2.CreateLaunchTemplateVersionInput
-	started   []*autoscaling.StartInstanceRefreshInput
+	calls   []string
+	created []*ec2.CreateLaunchTemplateVersionInput
+	started []*autoscaling.StartInstanceRefreshInput
+	// latency delays every call, like a network round trip; refreshTime,
+	// when set, makes each refresh last that long in real time instead of
+	// following script.
+	latency     time.Duration
+	refreshTime time.Duration
+	startedAt   map[string]time.Time
+
 	startErr  error // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
 	startOnce bool  // startErr is returned once only
 	onPoll    func(n int)
@@ -55,23 +63,33 @@ func newFakeAWS() *fakeAWS {
 				DefaultInstanceWarmup: aws.Int32(120),
 			},
 		},
-		versions: map[string]map[int64]string{"lt-1": {1: "ami-old1", 2: "ami-old2", 3: "ami-old3"}},
-		defaults: map[string]int64{"lt-1": 2},
-		images:   map[string]ec2types.ImageState{"ami-new": ec2types.ImageStateAvailable},
-		tokens:   map[string]int64{},
-		lcs:      map[string]astypes.LaunchConfiguration{},
-		pollsOf:  map[string]int{},
-		settled:  map[string]bool{},
-		script:   []astypes.InstanceRefreshStatus{"Pending", "InProgress", "InProgress", "Successful"},
+		versions:  map[string]map[int64]string{"lt-1": {1: "ami-old1", 2: "ami-old2", 3: "ami-old3"}},
+		defaults:  map[string]int64{"lt-1": 2},
+		images:    map[string]ec2types.ImageState{"ami-new": ec2types.ImageStateAvailable},
+		tokens:    map[string]int64{},
+		lcs:       map[string]astypes.LaunchConfiguration{},
+		pollsOf:   map[string]int{},
+		settled:   map[string]bool{},
+		startedAt: map[string]time.Time{},
+		script:    []astypes.InstanceRefreshStatus{"Pending", "InProgress", "InProgress", "Successful"},
 	}
 }
 
+// record logs a call; callers hold f.mu.
 func (f *fakeAWS) record(call string) {
 	f.calls = append(f.calls, call)
 }
 
-func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
+// lock takes f.mu after the simulated round trip.
+func (f *fakeAWS) lock() {
+	if f.latency > 0 {
+		time.Sleep(f.latency)
+	}
 	f.mu.Lock()
+}
+
+func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("DescribeAutoScalingGroups")
 	out := &autoscaling.DescribeAutoScalingGroupsOutput{}
@@ -91,7 +109,7 @@ func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.D
 }
 
 func (f *fakeAWS) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("DescribeLaunchTemplateVersions")
 	id := aws.ToString(in.LaunchTemplateId)
@@ -126,7 +144,7 @@ func (f *fakeAWS) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.Desc
 }
 
 func (f *fakeAWS) CreateLaunchTemplateVersion(_ context.Context, in *ec2.CreateLaunchTemplateVersionInput, _ ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateVersionOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("CreateLaunchTemplateVersion")
 	f.created = append(f.created, in)
@@ -146,7 +164,7 @@ func (f *fakeAWS) CreateLaunchTemplateVersion(_ context.Context, in *ec2.CreateL
 }
 
 func (f *fakeAWS) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("DescribeImages")
 	out := &ec2.DescribeImagesOutput{}
@@ -163,7 +181,7 @@ func (f *fakeAWS) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput,
 }
 
 func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.StartInstanceRefreshOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("StartInstanceRefresh")
 	for _, r := range f.refreshes {
@@ -173,6 +191,9 @@ func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartI
 	}
 	f.started = append(f.started, in)
 	id := fmt.Sprintf("refresh-%d", len(f.started))
+	if f.refreshTime > 0 {
+		f.startedAt[id] = time.Now()
+	}
 	f.refreshes = append([]*astypes.InstanceRefresh{{
 		AutoScalingGroupName: in.AutoScalingGroupName, InstanceRefreshId: aws.String(id), Status: "Pending",
 		DesiredConfiguration: in.DesiredConfiguration, Preferences: in.Preferences,
@@ -195,7 +216,7 @@ func isActiveStatus(s astypes.InstanceRefreshStatus) bool {
 }
 
 func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.DescribeInstanceRefreshesInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeInstanceRefreshesOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	f.record("DescribeInstanceRefreshes")
 	out := &autoscaling.DescribeInstanceRefreshesOutput{}
 	for _, r := range f.refreshes {
@@ -203,7 +224,9 @@ func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.D
 		if len(in.InstanceRefreshIds) > 0 && in.InstanceRefreshIds[0] != id {
 			continue
 		}
-		if len(in.InstanceRefreshIds) > 0 && !f.settled[id] {
+		if start, ok := f.startedAt[id]; ok && f.refreshTime > 0 {
+			f.timed(r, time.Since(start))
+		} else if len(in.InstanceRefreshIds) > 0 && !f.settled[id] {
 			// A watched refresh advances one script step per poll.
 			i := min(f.pollsOf[id], len(f.script)-1)
 			r.Status = f.script[i]
@@ -222,6 +245,17 @@ func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.D
 	return out, nil
 }
 
+// timed sets a real-time refresh's state after elapsed: four instances
+// replaced one by one over refreshTime.
+func (f *fakeAWS) timed(r *astypes.InstanceRefresh, elapsed time.Duration) {
+	if elapsed >= f.refreshTime {
+		r.Status, r.PercentageComplete, r.InstancesToUpdate = "Successful", aws.Int32(100), aws.Int32(0)
+		return
+	}
+	done := int32(4 * elapsed / f.refreshTime)
+	r.Status, r.PercentageComplete, r.InstancesToUpdate = "InProgress", aws.Int32(25*done), aws.Int32(4-done)
+}
+
 // settle fixes a refresh's status: Cancel and Rollback take it off script.
 func (f *fakeAWS) settle(r *astypes.InstanceRefresh, s astypes.InstanceRefreshStatus) {
 	r.Status = s
@@ -229,7 +263,7 @@ func (f *fakeAWS) settle(r *astypes.InstanceRefresh, s astypes.InstanceRefreshSt
 }
 
 func (f *fakeAWS) CancelInstanceRefresh(_ context.Context, in *autoscaling.CancelInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.CancelInstanceRefreshOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("CancelInstanceRefresh")
 	for _, r := range f.refreshes {
@@ -242,7 +276,7 @@ func (f *fakeAWS) CancelInstanceRefresh(_ context.Context, in *autoscaling.Cance
 }
 
 func (f *fakeAWS) RollbackInstanceRefresh(_ context.Context, in *autoscaling.RollbackInstanceRefreshInput, _ ...func(*autoscaling.Options)) (*autoscaling.RollbackInstanceRefreshOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("RollbackInstanceRefresh")
 	for _, r := range f.refreshes {
@@ -255,7 +289,7 @@ func (f *fakeAWS) RollbackInstanceRefresh(_ context.Context, in *autoscaling.Rol
 }
 
 func (f *fakeAWS) DescribeScalingActivities(context.Context, *autoscaling.DescribeScalingActivitiesInput, ...func(*autoscaling.Options)) (*autoscaling.DescribeScalingActivitiesOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("DescribeScalingActivities")
 	return &autoscaling.DescribeScalingActivitiesOutput{Activities: f.activities}, nil
@@ -275,7 +309,7 @@ func (f *fakeAWS) count(call string) int {
 }
 
 func (f *fakeAWS) ModifyLaunchTemplate(_ context.Context, in *ec2.ModifyLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.ModifyLaunchTemplateOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("ModifyLaunchTemplate")
 	n, _ := strconv.ParseInt(aws.ToString(in.DefaultVersion), 10, 64)
@@ -284,7 +318,7 @@ func (f *fakeAWS) ModifyLaunchTemplate(_ context.Context, in *ec2.ModifyLaunchTe
 }
 
 func (f *fakeAWS) DescribeLaunchConfigurations(_ context.Context, in *autoscaling.DescribeLaunchConfigurationsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeLaunchConfigurationsOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("DescribeLaunchConfigurations")
 	out := &autoscaling.DescribeLaunchConfigurationsOutput{}
@@ -297,7 +331,7 @@ func (f *fakeAWS) DescribeLaunchConfigurations(_ context.Context, in *autoscalin
 }
 
 func (f *fakeAWS) CreateLaunchConfiguration(_ context.Context, in *autoscaling.CreateLaunchConfigurationInput, _ ...func(*autoscaling.Options)) (*autoscaling.CreateLaunchConfigurationOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("CreateLaunchConfiguration")
 	name := aws.ToString(in.LaunchConfigurationName)
@@ -312,7 +346,7 @@ func (f *fakeAWS) CreateLaunchConfiguration(_ context.Context, in *autoscaling.C
 }
 
 func (f *fakeAWS) UpdateAutoScalingGroup(_ context.Context, in *autoscaling.UpdateAutoScalingGroupInput, _ ...func(*autoscaling.Options)) (*autoscaling.UpdateAutoScalingGroupOutput, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	f.record("UpdateAutoScalingGroup")
 	g := f.groups[aws.ToString(in.AutoScalingGroupName)]

@@ -197,16 +197,15 @@ func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUs
 }
 
 // checkImage checks that the AMI exists and is available in the group's
-// region, once per region and AMI.
+// region (and account).
 func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
-	out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ro.imageID}})
+	img, err := r.image(ctx, ro, ro.imageID)
 	if err != nil {
 		return fmt.Errorf("describing AMI (%s) in %s: %w", ro.imageID, ro.region, err)
 	}
-	if len(out.Images) == 0 {
-		return fmt.Errorf("AMI (%s) not found in %s, where Auto Scaling group (%s) runs", ro.imageID, ro.region, ro.group)
+	if img == nil {
+		return fmt.Errorf("AMI (%s) not found in %s, where Auto Scaling group (%s) runs; if the group is in another account, share the AMI with it (the builder's ami_users)", ro.imageID, ro.region, ro.group)
 	}
-	img := out.Images[0]
 	if s := img.State; s != ec2types.ImageStateAvailable {
 		return fmt.Errorf("AMI (%s) in %s is %s, not available; instances cannot launch from it", ro.imageID, ro.region, s)
 	}
@@ -217,6 +216,42 @@ func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
 		r.warnDeregistration(ro)
 	}
 	return nil
+}
+
+// image describes an AMI as ro's clients see it, once per roll-out: many
+// groups of a region share the new AMI, and often their old one.
+func (r *roller) image(ctx context.Context, ro *rollout, id string) (*ec2types.Image, error) {
+	key := imageKey{ro.clients, id}
+	r.imagesMu.Lock()
+	img, ok := r.images[key]
+	r.imagesMu.Unlock()
+	if ok {
+		return img, nil
+	}
+	out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil {
+		var apiErr interface{ ErrorCode() string }
+		if errors.As(err, &apiErr) && strings.HasPrefix(apiErr.ErrorCode(), "InvalidAMIID") {
+			err = nil // not found, or not visible to this account
+		} else {
+			return nil, err
+		}
+	}
+	if out != nil && len(out.Images) > 0 {
+		img = &out.Images[0]
+	}
+	r.imagesMu.Lock()
+	if r.images == nil {
+		r.images = map[imageKey]*ec2types.Image{}
+	}
+	r.images[key] = img
+	r.imagesMu.Unlock()
+	return img, nil
+}
+
+type imageKey struct {
+	clients *clients
+	id      string
 }
 
 // checkArchitectures refuses a template whose current AMI has another
@@ -236,11 +271,11 @@ func (r *roller) checkArchitectures(ctx context.Context, ro *rollout, arch ec2ty
 		if src.image == "" || src.image == ro.imageID || strings.HasPrefix(src.image, "resolve:ssm:") {
 			continue
 		}
-		out, err := ro.clients.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{src.image}})
-		if err != nil || len(out.Images) == 0 {
+		img, err := r.image(ctx, ro, src.image)
+		if err != nil || img == nil {
 			continue // the old AMI may be gone or private; nothing to compare
 		}
-		if old := out.Images[0].Architecture; old != "" && arch != "" && old != arch {
+		if old := img.Architecture; old != "" && arch != "" && old != arch {
 			return fmt.Errorf("%s of Auto Scaling group (%s) runs %s AMI %s, and %s is %s: its instances would fail to launch; roll this group from a build of its architecture",
 				src.what, ro.group, old, src.image, ro.imageID, arch)
 		}

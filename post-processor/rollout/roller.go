@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
@@ -97,6 +98,9 @@ type roller struct {
 	ui     packersdk.Ui
 	uiMu   sync.Mutex
 	warned map[string]bool // AMIs already warned about, under uiMu
+
+	imagesMu sync.Mutex
+	images   map[imageKey]*ec2types.Image // nil: not found
 
 	// deadline ends every wait of the run, so that timeout bounds the
 	// whole roll-out rather than each group or phase.

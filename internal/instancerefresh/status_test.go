@@ -51,3 +51,23 @@ func TestIsActive(t *testing.T) {
 		t.Fatal("Baking must be active and Cancelled must not")
 	}
 }
+
+// FuzzClassify checks that no status but Successful is ever a success, and
+// that only the five in-flight statuses keep a caller waiting.
+func FuzzClassify(f *testing.F) {
+	for _, s := range types.InstanceRefreshStatus("").Values() {
+		f.Add(string(s))
+	}
+	f.Add("successful")
+	f.Add("Successful ")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Classify(types.InstanceRefreshStatus(s))
+		if got == Succeeded && s != "Successful" {
+			t.Fatalf("%q classified as success", s)
+		}
+		inFlight := s == "Pending" || s == "InProgress" || s == "Baking" || s == "Cancelling" || s == "RollbackInProgress"
+		if (got == Running) != inFlight {
+			t.Fatalf("%q classified %v", s, got)
+		}
+	})
+}

@@ -81,7 +81,8 @@ func TestConfigErrors(t *testing.T) {
 		{"checkpoint bounds", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"checkpoint_percentages": []int{0, 100}}}, []string{"each must be from 1 to 100, got 0"}},
 		{"delay without checkpoints", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"checkpoint_delay": "5m"}}, []string{"checkpoint_delay: needs checkpoint_percentages"}},
 		{"bake too long", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"bake_time": "49h"}}, []string{"bake_time: must be from 0s to 48h"}},
-		{"negative warmup", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"instance_warmup": "-1s"}}, []string{"instance_warmup: must not be negative"}},
+		{"negative warmup", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"instance_warmup": "-1s"}}, []string{"instance_warmup: must be from 0s to 336h0m0s, got -1s"}},
+		{"huge warmup", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"instance_warmup": "700000h"}}, []string{"instance_warmup: must be from 0s to 336h0m0s"}},
 		{"enums", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"scale_in_protected_instances": "wait", "standby_instances": "Drop", "strategy": "BlueGreen"}}, []string{
 			`scale_in_protected_instances: "wait" is not one of`, `standby_instances: "Drop"`, `strategy: "BlueGreen"`,
 		}},
@@ -125,4 +126,39 @@ func TestConfigRegistersSecrets(t *testing.T) {
 			t.Errorf("secret %s not filtered: %q", s, got)
 		}
 	}
+}
+
+// FuzzInstanceRefreshConfig checks that validation never panics and that
+// whatever it accepts is within AWS's bounds, so nothing invalid is sent.
+func FuzzInstanceRefreshConfig(f *testing.F) {
+	f.Add(90, 110, "5m", 20, 100, "1h", "0s", "Wait")
+	f.Add(150, 250, "soon", 50, 20, "49h", "-1s", "wait")
+	f.Add(-1, 0, "", 0, 0, "", "", "")
+	f.Add(100, 110, "700000h", 50, 100, "1h", "1h", "Ignore")
+	f.Fuzz(func(t *testing.T, minH, maxH int, warmup string, cp1, cp2 int, delay, bake, standby string) {
+		c := InstanceRefreshConfig{
+			MinHealthyPercentage: &minH, MaxHealthyPercentage: &maxH, InstanceWarmup: warmup,
+			CheckpointPercentages: []int{cp1, cp2}, CheckpointDelay: delay, BakeTime: bake, StandbyInstances: standby,
+		}
+		if errs := c.Prepare(); len(errs) > 0 {
+			return
+		}
+		p := c.Preferences(time.Minute)
+		mn, mx := *p.MinHealthyPercentage, *p.MaxHealthyPercentage
+		if mn < 0 || mn > 100 || mx < 100 || mx > 200 || mx-mn > 100 {
+			t.Fatalf("accepted healthy range %d-%d", mn, mx)
+		}
+		if cp := p.CheckpointPercentages; len(cp) == 0 || cp[len(cp)-1] != 100 || cp[0] >= cp[1] || cp[0] < 1 {
+			t.Fatalf("accepted checkpoints %v", cp)
+		}
+		if d := *p.CheckpointDelay; d < 0 || d > 172800 {
+			t.Fatalf("accepted checkpoint delay %d", d)
+		}
+		if b := *p.BakeTime; b < 0 || b > 172800 {
+			t.Fatalf("accepted bake time %d", b)
+		}
+		if *p.InstanceWarmup < 0 {
+			t.Fatalf("accepted warm-up %d", *p.InstanceWarmup)
+		}
+	})
 }

@@ -26,6 +26,9 @@ const (
 	maxAlarms             = 10
 	maxRefreshPhaseLength = 172800 * time.Second // CheckpointDelay and BakeTime
 	defaultCheckpointWait = time.Hour            // AWS's own default
+	// maxWarmup keeps the warm-up within the API's 32-bit seconds; AWS
+	// documents no smaller bound, and a refresh runs at most 14 days.
+	maxWarmup = 14 * 24 * time.Hour
 )
 
 // InstanceRefreshConfig holds the instance refresh preferences. Every
@@ -113,8 +116,8 @@ func (c *InstanceRefreshConfig) Prepare() []error {
 	if c.InstanceWarmup != "" {
 		if d, ok := parseDuration(c.InstanceWarmup); !ok {
 			add("instance_warmup: %q is not a duration such as 90s or 5m", c.InstanceWarmup)
-		} else if d < 0 {
-			add("instance_warmup: must not be negative, got %s", c.InstanceWarmup)
+		} else if d < 0 || d > maxWarmup {
+			add("instance_warmup: must be from 0s to %s, got %s", maxWarmup, c.InstanceWarmup)
 		} else {
 			c.instanceWarmup = &d
 		}

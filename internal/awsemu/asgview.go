@@ -100,3 +100,66 @@ func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origi
 	out.Write(body[pos:])
 	return out.Bytes()
 }
+
+// addDefaultWarmups puts back the DefaultInstanceWarmup that moto accepts
+// but does not keep: for each group (a member of AutoScalingGroups) whose
+// warm-up lookup knows and whose answer has none, the element is added
+// before the group's closing tag. Everything else is kept byte for byte; a
+// body that cannot be parsed is returned unchanged.
+func addDefaultWarmups(body []byte, lookup func(group string) (int, bool)) []byte {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var (
+		stack   []string
+		splices []splice
+		group   = -1 // depth of the group entry being read, -1 outside one
+		name    string
+		has     bool
+	)
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return body
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, t.Name.Local)
+			n := len(stack)
+			if group < 0 && n >= 2 && stack[n-1] == "member" && stack[n-2] == "AutoScalingGroups" {
+				group, name, has = n, "", false
+			}
+			if n == group+1 && t.Name.Local == "DefaultInstanceWarmup" {
+				has = true
+			}
+		case xml.CharData:
+			if n := len(stack); group >= 0 && n == group+1 && stack[n-1] == "AutoScalingGroupName" {
+				name = string(bytes.TrimSpace(t))
+			}
+		case xml.EndElement:
+			if len(stack) == group {
+				if w, ok := lookup(name); ok && !has {
+					splices = append(splices, splice{start: before, end: before, text: "<DefaultInstanceWarmup>" + strconv.Itoa(w) + "</DefaultInstanceWarmup>"})
+				}
+				group = -1
+			}
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	if len(splices) == 0 {
+		return body
+	}
+	var out bytes.Buffer
+	var pos int64
+	for _, s := range splices {
+		out.Write(body[pos:s.start])
+		out.WriteString(s.text)
+		pos = s.end
+	}
+	out.Write(body[pos:])
+	return out.Bytes()
+}

@@ -107,3 +107,16 @@ func FuzzRewriteInstanceTemplates(f *testing.F) {
 		})
 	})
 }
+
+func TestAddDefaultWarmups(t *testing.T) {
+	body := []byte(`<R><AutoScalingGroups><member><AutoScalingGroupName>a</AutoScalingGroupName><Instances><member><InstanceId>i-1</InstanceId></member></Instances></member>` +
+		`<member><AutoScalingGroupName>b</AutoScalingGroupName></member>` +
+		`<member><AutoScalingGroupName>c</AutoScalingGroupName><DefaultInstanceWarmup>7</DefaultInstanceWarmup></member></AutoScalingGroups></R>`)
+	got := string(addDefaultWarmups(body, func(g string) (int, bool) { return 45, g != "b" }))
+	want := `<R><AutoScalingGroups><member><AutoScalingGroupName>a</AutoScalingGroupName><Instances><member><InstanceId>i-1</InstanceId></member></Instances><DefaultInstanceWarmup>45</DefaultInstanceWarmup></member>` +
+		`<member><AutoScalingGroupName>b</AutoScalingGroupName></member>` +
+		`<member><AutoScalingGroupName>c</AutoScalingGroupName><DefaultInstanceWarmup>7</DefaultInstanceWarmup></member></AutoScalingGroups></R>`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -170,6 +170,14 @@ func (e *engine) defaultWarmup(key groupKey, g *asgtypes.AutoScalingGroup, prefs
 	return 0
 }
 
+// warmupOf is the DefaultInstanceWarmup recorded for a group.
+func (e *engine) warmupOf(region, group string) (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w, ok := e.warmups[groupKey{Region: region, Name: group}]
+	return w, ok
+}
+
 // recordDefaultWarmup keeps the DefaultInstanceWarmup of a group created or
 // updated through the emulator, which moto accepts but does not store.
 func (e *engine) recordDefaultWarmup(region string, form url.Values) {

@@ -894,8 +894,14 @@ func TestRefreshOfLaunchConfigurationGroup(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("CreateAutoScalingGroup: %v", err)
 	}
+	// AWS: DescribeAutoScalingGroups reports the DefaultInstanceWarmup the
+	// group was created with (moto drops it; the emulator puts it back).
+	groups, err := c.asg.DescribeAutoScalingGroups(ctxFor(t), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+	if err != nil || len(groups.AutoScalingGroups) != 1 || aws.ToInt32(groups.AutoScalingGroups[0].DefaultInstanceWarmup) != 45 {
+		t.Errorf("DescribeAutoScalingGroups: DefaultInstanceWarmup not reported as 45 (%v)", err)
+	}
 	before := c.images(t, name)
-	_, err := c.asg.StartInstanceRefresh(ctxFor(t), &autoscaling.StartInstanceRefreshInput{
+	_, err = c.asg.StartInstanceRefresh(ctxFor(t), &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(name), Preferences: &asgtypes.RefreshPreferences{AutoRollback: aws.Bool(true)},
 	})
 	if apiCode(err) != "ValidationError" {

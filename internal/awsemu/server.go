@@ -299,6 +299,11 @@ func (s *Server) forwardCorrectingTemplates(w http.ResponseWriter, r *http.Reque
 		answer.Body = rewriteInstanceTemplates(answer.Body, func(id string) (origin, bool) {
 			return s.engine.originOf(q.Region, id)
 		})
+		if q.Action == "DescribeAutoScalingGroups" {
+			answer.Body = addDefaultWarmups(answer.Body, func(group string) (int, bool) {
+				return s.engine.warmupOf(q.Region, group)
+			})
+		}
 	}
 	answer.write(w)
 }

@@ -1,0 +1,89 @@
+package awsauth
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+func TestPrepareErrors(t *testing.T) {
+	cases := []struct {
+		c    AccessConfig
+		want string
+	}{
+		{AccessConfig{AccessKey: "AKIAONLY"}, "access_key and secret_key: set both or neither"},
+		{AccessConfig{Token: "tok-only-token"}, "token: needs access_key and secret_key"},
+		{AccessConfig{MaxRetries: -1}, "max_retries: must be 0 (default) or more"},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "ext-id-only"}}, "assume_role.role_arn: required"},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", DurationSeconds: 100000}}, "assume_role.duration_seconds: must be from 900 to 43200"},
+	}
+	for _, c := range cases {
+		errs := c.c.Prepare()
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), c.want) {
+			t.Errorf("%+v: errors %v, want one with %q", c.c, errs, c.want)
+		}
+	}
+	ok := AccessConfig{AccessKey: "AKIAEXAMPLE1", SecretKey: "secret-example-1", AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", DurationSeconds: 3600}}
+	if errs := ok.Prepare(); len(errs) != 0 {
+		t.Errorf("valid config: %v", errs)
+	}
+}
+
+func TestPrepareRegistersSecrets(t *testing.T) {
+	c := AccessConfig{AccessKey: "AKIACANARYAUTH", SecretKey: "secret-canary-auth", Token: "token-canary-auth",
+		AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", ExternalID: "external-canary-auth"}}
+	c.Prepare()
+	for _, s := range []string{"AKIACANARYAUTH", "secret-canary-auth", "token-canary-auth", "external-canary-auth"} {
+		if got := packer.LogSecretFilter.FilterString("value " + s); strings.Contains(got, s) {
+			t.Errorf("%s is not filtered: %q", s, got)
+		}
+	}
+}
+
+func TestMaxAttempts(t *testing.T) {
+	t.Setenv("AWS_MAX_ATTEMPTS", "")
+	if got := (&AccessConfig{}).MaxAttempts(); got != DefaultMaxAttempts {
+		t.Errorf("default %d, want %d", got, DefaultMaxAttempts)
+	}
+	t.Setenv("AWS_MAX_ATTEMPTS", "7")
+	if got := (&AccessConfig{}).MaxAttempts(); got != 7 {
+		t.Errorf("with AWS_MAX_ATTEMPTS=7: %d", got)
+	}
+	if got := (&AccessConfig{MaxRetries: 40}).MaxAttempts(); got != 40 {
+		t.Errorf("max_retries must win over the environment: %d", got)
+	}
+	if got := (&AccessConfig{MaxRetries: 40}).NewRetryer().MaxAttempts(); got != 40 {
+		t.Errorf("retryer attempts %d, want 40", got)
+	}
+}
+
+func TestConfigAndClients(t *testing.T) {
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	c := AccessConfig{AccessKey: "AKIASTATIC", SecretKey: "static-secret", CustomEndpointEc2: "http://127.0.0.1:1", CustomEndpointAutoScaling: "http://127.0.0.1:2", MaxRetries: 9}
+	cfg, err := c.Config(context.Background(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-west-1" || cfg.Retryer().MaxAttempts() != 9 {
+		t.Errorf("region %s, attempts %d", cfg.Region, cfg.Retryer().MaxAttempts())
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || creds.AccessKeyID != "AKIASTATIC" {
+		t.Errorf("credentials %v, %v", creds.AccessKeyID, err)
+	}
+	if got := aws.ToString(c.NewEC2Client(cfg).Options().BaseEndpoint); got != "http://127.0.0.1:1" {
+		t.Errorf("EC2 endpoint %q", got)
+	}
+	if got := aws.ToString(c.NewAutoScalingClient(cfg).Options().BaseEndpoint); got != "http://127.0.0.1:2" {
+		t.Errorf("Auto Scaling endpoint %q", got)
+	}
+	assumed := (AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/deploy"}).Apply(cfg)
+	if _, ok := assumed.Credentials.(*aws.CredentialsCache); !ok {
+		t.Errorf("assumed-role credentials are %T, want a cache that renews them", assumed.Credentials)
+	}
+}

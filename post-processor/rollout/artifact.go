@@ -13,13 +13,16 @@ const BuilderID = "asg-rollout.post-processor.rollout"
 
 // Result is how one group's roll-out ended.
 type Result struct {
-	Region            string `mapstructure:"region"`
-	AutoScalingGroup  string `mapstructure:"auto_scaling_group"`
-	ImageID           string `mapstructure:"image_id"`
-	LaunchTemplateID  string `mapstructure:"launch_template_id"`
-	SourceVersion     int64  `mapstructure:"source_version"`
-	Version           int64  `mapstructure:"version"`
-	InstanceRefreshID string `mapstructure:"instance_refresh_id"`
+	Region           string `mapstructure:"region"`
+	AutoScalingGroup string `mapstructure:"auto_scaling_group"`
+	ImageID          string `mapstructure:"image_id"`
+	LaunchTemplateID string `mapstructure:"launch_template_id"`
+	// LaunchConfiguration is set instead for a group on a launch
+	// configuration: the copy it was rolled onto.
+	LaunchConfiguration string `mapstructure:"launch_configuration"`
+	SourceVersion       int64  `mapstructure:"source_version"`
+	Version             int64  `mapstructure:"version"`
+	InstanceRefreshID   string `mapstructure:"instance_refresh_id"`
 	// Status is the refresh's last known status, or NotStarted.
 	Status string `mapstructure:"status"`
 }
@@ -43,6 +46,9 @@ func newArtifact(ros []*rollout) *Artifact {
 			Version:           ro.version,
 			InstanceRefreshID: ro.refreshID,
 			Status:            "NotStarted",
+		}
+		if ro.lc != nil {
+			res.LaunchConfiguration = ro.lc.copyName
 		}
 		if ro.refreshID != "" {
 			res.Status = "Pending"
@@ -86,7 +92,11 @@ func (a *Artifact) String() string {
 		if r.Version != 0 {
 			version = fmt.Sprintf("%d (from %d)", r.Version, r.SourceVersion)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(r.LaunchTemplateID), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status)
+		launches := r.LaunchTemplateID
+		if r.LaunchConfiguration != "" {
+			launches, version = r.LaunchConfiguration, "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status)
 	}
 	w.Flush()
 	return strings.TrimSuffix(b.String(), "\n")
@@ -114,14 +124,15 @@ func (a *Artifact) State(name string) interface{} {
 
 func (r Result) state() map[string]string {
 	return map[string]string{
-		"region":              r.Region,
-		"auto_scaling_group":  r.AutoScalingGroup,
-		"image_id":            r.ImageID,
-		"launch_template_id":  r.LaunchTemplateID,
-		"source_version":      strconv.FormatInt(r.SourceVersion, 10),
-		"version":             strconv.FormatInt(r.Version, 10),
-		"instance_refresh_id": r.InstanceRefreshID,
-		"status":              r.Status,
+		"region":               r.Region,
+		"auto_scaling_group":   r.AutoScalingGroup,
+		"image_id":             r.ImageID,
+		"launch_template_id":   r.LaunchTemplateID,
+		"launch_configuration": r.LaunchConfiguration,
+		"source_version":       strconv.FormatInt(r.SourceVersion, 10),
+		"version":              strconv.FormatInt(r.Version, 10),
+		"instance_refresh_id":  r.InstanceRefreshID,
+		"status":               r.Status,
 	}
 }
 

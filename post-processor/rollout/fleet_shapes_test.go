@@ -170,8 +170,8 @@ func TestLaunchConfigurationRollout(t *testing.T) {
 	if s.DesiredConfiguration != nil || aws.ToBool(s.Preferences.AutoRollback) {
 		t.Errorf("a launch configuration refresh must have no desired configuration and no auto rollback: %+v", s)
 	}
-	if art.(*Artifact).Results[0].Status != "Successful" {
-		t.Errorf("artifact %+v", art.(*Artifact).Results)
+	if r := art.(*Artifact).Results[0]; r.Status != "Successful" || r.LaunchConfiguration != "web-lc-ami-new" || !strings.Contains(art.String(), "web-lc-ami-new") {
+		t.Errorf("artifact %+v", r)
 	}
 	// A re-run with a new AMI names its copy after the original, not the copy.
 	if got := copyName("web-lc-ami-0123abcd", "ami-0abc"); got != "web-lc-ami-0abc" {

@@ -45,12 +45,6 @@ type rollout struct {
 	err            error
 }
 
-// remaining is what is left of the run's timeout, at least a moment so
-// that a wait past the deadline still reports a timeout.
-func (r *roller) remaining() time.Duration {
-	return max(time.Until(r.deadline), time.Millisecond)
-}
-
 func (ro *rollout) label() string {
 	if ro.account != "" {
 		return ro.group + " (" + ro.region + ", " + ro.account + ")"
@@ -106,6 +100,12 @@ type roller struct {
 	// whole roll-out rather than each group or phase.
 	deadline time.Time
 	waitOpt  []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
+}
+
+// remaining is what is left of the run's timeout, at least a moment so
+// that a wait past the deadline still reports a timeout.
+func (r *roller) remaining() time.Duration {
+	return max(time.Until(r.deadline), time.Millisecond)
 }
 
 // say prints one line about one group.

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,18 +55,41 @@ type Spec struct {
 	// Version is how the group names its template version: "1" (default),
 	// "$Latest" or "$Default".
 	Version string
+	// Tags are set on the group, for targets chosen by tags.
+	Tags map[string]string
+	// Overrides put the group on a mixed instances policy: its launch
+	// template with these overrides, in order.
+	Overrides []Override
+	// LaunchConfiguration puts the group on a launch configuration named
+	// <Group>-lc, with the AMI, instance type, security group and user data a
+	// template would have had, instead of a launch template.
+	LaunchConfiguration bool
+}
+
+// Override is one override of a mixed instances policy.
+type Override struct {
+	InstanceType string
+	// OwnTemplate gives the override a launch template of its own, named
+	// <Group>-<InstanceType>, whose version 1 holds the same data as the
+	// group's template; the override names it with the group's Version.
+	OwnTemplate bool
 }
 
 // Seeded is what Seed made.
 type Seeded struct {
 	Spec
-	LaunchTemplateID string
+	LaunchTemplateID string // "" on a launch configuration
 	SecurityGroupID  string
+	// OverrideTemplateIDs are the templates of the overrides with
+	// OwnTemplate, by instance type.
+	OverrideTemplateIDs     map[string]string
+	LaunchConfigurationName string
 }
 
 // Seed creates a security group, a launch template (version 1) and an Auto
 // Scaling group on it, and waits until the group's instances are in
-// service.
+// service. Spec's Overrides and LaunchConfiguration change what the group
+// launches from.
 func (c *Clients) Seed(ctx context.Context, s Spec) (*Seeded, error) {
 	if s.InstanceType == "" {
 		s.InstanceType = "t3.micro"
@@ -91,36 +116,96 @@ func (c *Clients) Seed(ctx context.Context, s Spec) (*Seeded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating security group for %s: %w", s.Group, err)
 	}
-	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
-		LaunchTemplateName: aws.String(s.Group),
-		VersionDescription: aws.String("seeded"),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
-			ImageId:          aws.String(s.ImageID),
-			InstanceType:     ec2types.InstanceType(s.InstanceType),
-			SecurityGroupIds: []string{aws.ToString(sg.GroupId)},
-			UserData:         aws.String(base64.StdEncoding.EncodeToString([]byte(s.UserData))),
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating launch template %s: %w", s.Group, err)
-	}
-	ltID := aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
-	_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+	seeded := &Seeded{Spec: s, SecurityGroupID: aws.ToString(sg.GroupId), OverrideTemplateIDs: map[string]string{}}
+	in := &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName:  aws.String(s.Group),
-		LaunchTemplate:        &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(ltID), Version: aws.String(s.Version)},
 		MinSize:               aws.Int32(0),
 		MaxSize:               aws.Int32(max(2*s.Desired, 2)),
 		DesiredCapacity:       aws.Int32(s.Desired),
 		AvailabilityZones:     []string{c.Region + "a"},
 		DefaultInstanceWarmup: aws.Int32(s.Warmup),
-	})
-	if err != nil {
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
+		in.Tags = append(in.Tags, astypes.Tag{
+			Key: aws.String(k), Value: aws.String(s.Tags[k]),
+			ResourceId: aws.String(s.Group), ResourceType: aws.String("auto-scaling-group"), PropagateAtLaunch: aws.Bool(false),
+		})
+	}
+	if err := c.launchSource(ctx, seeded, in); err != nil {
+		return nil, err
+	}
+	if _, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in); err != nil {
 		return nil, fmt.Errorf("creating Auto Scaling group %s: %w", s.Group, err)
 	}
 	if err := c.WaitInService(ctx, s.Group, int(s.Desired)); err != nil {
 		return nil, err
 	}
-	return &Seeded{Spec: s, LaunchTemplateID: ltID, SecurityGroupID: aws.ToString(sg.GroupId)}, nil
+	return seeded, nil
+}
+
+// launchSource creates what the group launches from (a launch template,
+// possibly with override templates, or a launch configuration) and names it
+// in the group's request.
+func (c *Clients) launchSource(ctx context.Context, s *Seeded, in *autoscaling.CreateAutoScalingGroupInput) error {
+	userData := aws.String(base64.StdEncoding.EncodeToString([]byte(s.UserData)))
+	if s.LaunchConfiguration {
+		s.LaunchConfigurationName = s.Group + "-lc"
+		_, err := c.AutoScaling.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
+			LaunchConfigurationName: aws.String(s.LaunchConfigurationName),
+			ImageId:                 aws.String(s.ImageID),
+			InstanceType:            aws.String(s.InstanceType),
+			SecurityGroups:          []string{s.SecurityGroupID},
+			UserData:                userData,
+		})
+		if err != nil {
+			return fmt.Errorf("creating launch configuration %s: %w", s.LaunchConfigurationName, err)
+		}
+		in.LaunchConfigurationName = aws.String(s.LaunchConfigurationName)
+		return nil
+	}
+	data := &ec2types.RequestLaunchTemplateData{
+		ImageId:          aws.String(s.ImageID),
+		InstanceType:     ec2types.InstanceType(s.InstanceType),
+		SecurityGroupIds: []string{s.SecurityGroupID},
+		UserData:         userData,
+	}
+	var err error
+	if s.LaunchTemplateID, err = c.createTemplate(ctx, s.Group, data); err != nil {
+		return err
+	}
+	spec := &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(s.LaunchTemplateID), Version: aws.String(s.Version)}
+	if len(s.Overrides) == 0 {
+		in.LaunchTemplate = spec
+		return nil
+	}
+	lt := &astypes.LaunchTemplate{LaunchTemplateSpecification: spec}
+	for _, o := range s.Overrides {
+		ov := astypes.LaunchTemplateOverrides{InstanceType: aws.String(o.InstanceType)}
+		if o.OwnTemplate {
+			id, err := c.createTemplate(ctx, s.Group+"-"+o.InstanceType, data)
+			if err != nil {
+				return err
+			}
+			s.OverrideTemplateIDs[o.InstanceType] = id
+			ov.LaunchTemplateSpecification = &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(id), Version: aws.String(s.Version)}
+		}
+		lt.Overrides = append(lt.Overrides, ov)
+	}
+	in.MixedInstancesPolicy = &astypes.MixedInstancesPolicy{LaunchTemplate: lt}
+	return nil
+}
+
+// createTemplate creates launch template name with data as version 1.
+func (c *Clients) createTemplate(ctx context.Context, name string, data *ec2types.RequestLaunchTemplateData) (string, error) {
+	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		VersionDescription: aws.String("seeded"),
+		LaunchTemplateData: data,
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating launch template %s: %w", name, err)
+	}
+	return aws.ToString(lt.LaunchTemplate.LaunchTemplateId), nil
 }
 
 // StockImage returns an available AMI that the local AWS ships in the
@@ -170,7 +255,18 @@ type State struct {
 	Group            string
 	LaunchTemplateID string
 	Version          string // as the group names it
-	Instances        []Instance
+	// Overrides are the overrides of a mixed instances policy.
+	Overrides               []OverrideState
+	LaunchConfigurationName string
+	Instances               []Instance
+}
+
+// OverrideState is one override of a group's mixed instances policy; the
+// template fields are empty when it names no template of its own.
+type OverrideState struct {
+	InstanceType     string
+	LaunchTemplateID string
+	Version          string
 }
 
 // InService counts the instances in service.
@@ -198,7 +294,16 @@ func (s *State) Images() map[string]int {
 // String renders the state as a small table.
 func (s *State) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "group %s on launch template %s version %s\n", s.Group, s.LaunchTemplateID, s.Version)
+	if s.LaunchConfigurationName != "" {
+		fmt.Fprintf(&b, "group %s on launch configuration %s\n", s.Group, s.LaunchConfigurationName)
+	} else {
+		fmt.Fprintf(&b, "group %s on launch template %s version %s\n", s.Group, s.LaunchTemplateID, s.Version)
+	}
+	for _, o := range s.Overrides {
+		if o.LaunchTemplateID != "" {
+			fmt.Fprintf(&b, "  override %s on launch template %s version %s\n", o.InstanceType, o.LaunchTemplateID, o.Version)
+		}
+	}
 	fmt.Fprintf(&b, "  %-22s %-24s %s\n", "INSTANCE", "AMI", "STATE")
 	for _, i := range s.Instances {
 		fmt.Fprintf(&b, "  %-22s %-24s %s\n", i.ID, i.ImageID, i.LifecycleState)
@@ -217,10 +322,17 @@ func (c *Clients) Snapshot(ctx context.Context, group string) (*State, error) {
 		return nil, fmt.Errorf("group %s not found", group)
 	}
 	g := out.AutoScalingGroups[0]
-	st := &State{Group: group}
+	st := &State{Group: group, LaunchConfigurationName: aws.ToString(g.LaunchConfigurationName)}
 	spec := g.LaunchTemplate
 	if spec == nil && g.MixedInstancesPolicy != nil && g.MixedInstancesPolicy.LaunchTemplate != nil {
 		spec = g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
+		for _, o := range g.MixedInstancesPolicy.LaunchTemplate.Overrides {
+			ov := OverrideState{InstanceType: aws.ToString(o.InstanceType)}
+			if ls := o.LaunchTemplateSpecification; ls != nil {
+				ov.LaunchTemplateID, ov.Version = aws.ToString(ls.LaunchTemplateId), aws.ToString(ls.Version)
+			}
+			st.Overrides = append(st.Overrides, ov)
+		}
 	}
 	if spec != nil {
 		st.LaunchTemplateID, st.Version = aws.ToString(spec.LaunchTemplateId), aws.ToString(spec.Version)
@@ -257,6 +369,34 @@ func (c *Clients) Versions(ctx context.Context, templateID string) (map[int64]ec
 	m := map[int64]ec2types.LaunchTemplateVersion{}
 	for _, v := range out.LaunchTemplateVersions {
 		m[aws.ToInt64(v.VersionNumber)] = v
+	}
+	return m, nil
+}
+
+// DefaultVersion returns the number of a template's default version.
+func (c *Clients) DefaultVersion(ctx context.Context, templateID string) (int64, error) {
+	out, err := c.EC2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{templateID}})
+	if err != nil {
+		return 0, fmt.Errorf("describing launch template %s: %w", templateID, err)
+	}
+	if len(out.LaunchTemplates) != 1 {
+		return 0, fmt.Errorf("describing launch template %s: %d found", templateID, len(out.LaunchTemplates))
+	}
+	return aws.ToInt64(out.LaunchTemplates[0].DefaultVersionNumber), nil
+}
+
+// LaunchConfigurations lists the region's launch configurations by name.
+func (c *Clients) LaunchConfigurations(ctx context.Context) (map[string]astypes.LaunchConfiguration, error) {
+	m := map[string]astypes.LaunchConfiguration{}
+	p := autoscaling.NewDescribeLaunchConfigurationsPaginator(c.AutoScaling, &autoscaling.DescribeLaunchConfigurationsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing launch configurations in %s: %w", c.Region, err)
+		}
+		for _, lc := range page.LaunchConfigurations {
+			m[aws.ToString(lc.LaunchConfigurationName)] = lc
+		}
 	}
 	return m, nil
 }

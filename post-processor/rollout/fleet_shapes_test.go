@@ -192,3 +192,72 @@ func TestLaunchConfigurationRestoredOnFailure(t *testing.T) {
 		t.Errorf("group left on %s after a failure, want web-lc", got)
 	}
 }
+
+func TestLaunchConfigurationRollbackRestoresFirst(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	f.script = []astypes.InstanceRefreshStatus{"InProgress", "Failed"}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"copy_launch_configuration": true, "on_failure": "rollback", "instance_refresh": map[string]interface{}{"auto_rollback": false},
+	})
+	f.onPoll = func(int) {
+		f.mu.Lock()
+		if len(f.started) == 2 {
+			f.script = []astypes.InstanceRefreshStatus{"Successful"}
+		}
+		f.mu.Unlock()
+	}
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "returned every instance to launch configuration web-lc") {
+		t.Fatalf("err = %v", err)
+	}
+	// The group must launch web-lc again before the refresh back starts.
+	var updates, starts []int
+	for i, c := range f.calls {
+		switch c {
+		case "UpdateAutoScalingGroup":
+			updates = append(updates, i)
+		case "StartInstanceRefresh":
+			starts = append(starts, i)
+		}
+	}
+	if len(updates) != 2 || len(starts) != 2 || updates[1] > starts[1] {
+		t.Errorf("calls %v: want the launch configuration restored before the second start", f.calls)
+	}
+}
+
+func TestSetDefaultVersionIgnoresLaunchConfigurations(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"copy_launch_configuration": true, "set_default_version": true})
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if f.count("ModifyLaunchTemplate") != 0 || aws.ToString(f.groups["web"].LaunchConfigurationName) != "web-lc-ami-new" {
+		t.Errorf("calls %v", f.calls)
+	}
+}
+
+func TestFailedLatestGroupSaysWhatItLaunches(t *testing.T) {
+	f := newFakeAWS()
+	f.groups["web"] = withVersion(f.groups["web"], "$Latest")
+	f.script = []astypes.InstanceRefreshStatus{"InProgress", "Failed"}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"instance_refresh": map[string]interface{}{"auto_rollback": false}})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "still launches $Latest of lt-1, which is now version 4 with ami-new") || !strings.Contains(err.Error(), "Version=3") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestErrorsNameTheRegionWhenSeveralGroupsRoll(t *testing.T) {
+	east, west := newFakeAWS(), newFakeAWS()
+	west.images = map[string]ec2types.ImageState{"ami-west": ec2types.ImageStateAvailable}
+	west.script = []astypes.InstanceRefreshStatus{"InProgress", "Failed"}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": east, "us-west-2": west}, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web", "region": "us-east-1"}, {"auto_scaling_group": "web", "region": "us-west-2"}},
+	})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new,us-west-2:ami-west"))
+	if err == nil || !strings.HasPrefix(err.Error(), "web (us-west-2): Auto Scaling group (web)") {
+		t.Fatalf("err = %v", err)
+	}
+}

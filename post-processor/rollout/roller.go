@@ -73,8 +73,12 @@ func (tu *templateUse) templateLabel() string {
 	return aws.ToString(tu.spec.LaunchTemplateName)
 }
 
-// templates are all the templates the group launches from, main first.
+// templates are all the templates the group launches from, main first;
+// none for a group on a launch configuration.
 func (ro *rollout) templates() []*templateUse {
+	if ro.lc != nil {
+		return nil
+	}
 	return append([]*templateUse{&ro.templateUse}, ro.overrides...)
 }
 
@@ -92,6 +96,7 @@ type roller struct {
 	ui     packersdk.Ui
 	uiMu   sync.Mutex
 	warned map[string]bool // AMIs already warned about, under uiMu
+	multi  bool            // more than one group rolls
 
 	imagesMu sync.Mutex
 	images   map[imageKey]*ec2types.Image // nil: not found
@@ -124,8 +129,9 @@ func (r *roller) say(ro *rollout, format string, args ...any) {
 // them.
 func (r *roller) run(ctx context.Context, ros []*rollout) error {
 	r.deadline = time.Now().Add(r.cfg.timeout)
+	r.multi = len(ros) > 1
 	r.forEach(ros, func(ro *rollout) { ro.err = r.resolve(ctx, ro) })
-	if errs := errorsOf(ros); len(errs) > 0 {
+	if errs := r.errorsOf(ros); len(errs) > 0 {
 		return fmt.Errorf("nothing was changed: %w", errors.Join(errs...))
 	}
 
@@ -155,7 +161,7 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 // and waits for them.
 func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
 	r.forEach(ros, func(ro *rollout) { ro.err = r.createVersion(ctx, ro) })
-	if errs := errorsOf(ros); len(errs) > 0 {
+	if errs := r.errorsOf(ros); len(errs) > 0 {
 		return stopBeforeStart(ros, errors.Join(errs...))
 	}
 	r.forEach(ros, func(ro *rollout) {
@@ -182,10 +188,10 @@ func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
 			r.say(ro, "not waiting (wait = false); follow the refresh with: %s", followCommand(ro))
 		}
 	}
-	if ctx.Err() != nil && len(errorsOf(ros)) == 0 {
+	if ctx.Err() != nil && len(r.errorsOf(ros)) == 0 {
 		return fmt.Errorf("interrupted before any refresh started: %w", ctx.Err())
 	}
-	return errors.Join(errorsOf(ros)...)
+	return errors.Join(r.errorsOf(ros)...)
 }
 
 // forEach runs fn for every roll-out, at most max_concurrency at a time,
@@ -204,10 +210,17 @@ func (r *roller) forEach(ros []*rollout, fn func(*rollout)) {
 	wg.Wait()
 }
 
-func errorsOf(ros []*rollout) []error {
+// errorsOf collects the roll-outs' errors; when several groups roll, each
+// starts with its group, region (and account), since group names repeat
+// across regions and accounts.
+func (r *roller) errorsOf(ros []*rollout) []error {
 	var errs []error
 	for _, ro := range ros {
-		if ro.err != nil {
+		switch {
+		case ro.err == nil:
+		case r.multi:
+			errs = append(errs, fmt.Errorf("%s: %w", ro.label(), ro.err))
+		default:
 			errs = append(errs, ro.err)
 		}
 	}
@@ -240,8 +253,10 @@ func labels(ros []*rollout) string {
 func stopBeforeStart(ros []*rollout, err error) error {
 	var made []string
 	for _, ro := range ros {
-		if ro.versionCreated {
-			made = append(made, fmt.Sprintf("%s version %d", ro.templateID, ro.version))
+		for _, tu := range ro.templates() {
+			if tu.versionCreated {
+				made = append(made, fmt.Sprintf("%s version %d", tu.templateID, tu.version))
+			}
 		}
 	}
 	if len(made) > 0 {

@@ -59,6 +59,11 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 	case errors.As(err, &failed):
 		ro.err = r.failure(ro, failed)
 		if failed.Refresh.Status == astypes.InstanceRefreshStatusFailed && r.cfg.OnFailure == FailureRollback {
+			// A launch configuration group must launch its previous
+			// configuration again before a refresh can return to it.
+			if msg := r.restoreLaunchConfiguration(ro); msg != "" {
+				ro.err = fmt.Errorf("%w\n%s", ro.err, msg)
+			}
 			ro.err = fmt.Errorf("%w\n%s", ro.err, r.rollBackFailed(ctx, ro))
 		}
 	case ctx.Err() != nil:
@@ -105,7 +110,7 @@ func (r *roller) failure(ro *rollout, f *instancerefresh.FailedError) error {
 		case astypes.InstanceRefreshStatusRollbackSuccessful:
 			msg += fmt.Sprintf("; rolled back: the group is on version %d of %s again", ro.sourceVersion, ro.templateID)
 		case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled:
-			msg += fmt.Sprintf("; the group still launches version %d of %s, and instances already replaced keep %s", ro.sourceVersion, ro.templateID, ro.imageID)
+			msg += "; " + stillLaunches(ro)
 		case astypes.InstanceRefreshStatusRollbackFailed:
 			msg += "; the rollback failed too, so the group may run both AMIs: check it now"
 		}
@@ -116,6 +121,23 @@ func (r *roller) failure(ro *rollout, f *instancerefresh.FailedError) error {
 		msg += "\nrecent failed scaling activities:\n  - " + strings.Join(acts, "\n  - ")
 	}
 	return errors.New(msg)
+}
+
+// stillLaunches says what a group whose refresh failed launches now: its
+// configuration is unchanged, but $Latest moved to the new version.
+func stillLaunches(ro *rollout) string {
+	if ro.lc != nil {
+		return fmt.Sprintf("instances already replaced keep %s", ro.imageID)
+	}
+	switch ref := aws.ToString(ro.spec.Version); ref {
+	case "$Latest":
+		return fmt.Sprintf("the group still launches $Latest of %s, which is now version %d with %s: instances it launches from now on run the new AMI; to stop that, set the group back to version %d (aws autoscaling update-auto-scaling-group --auto-scaling-group-name %s --launch-template LaunchTemplateId=%s,Version=%d)",
+			ro.templateID, ro.version, ro.imageID, ro.sourceVersion, ro.group, ro.templateID, ro.sourceVersion)
+	case "$Default", "":
+		return fmt.Sprintf("the group still launches $Default of %s (version %d), and instances already replaced keep %s", ro.templateID, ro.sourceVersion, ro.imageID)
+	default:
+		return fmt.Sprintf("the group still launches version %d of %s, and instances already replaced keep %s", ro.sourceVersion, ro.templateID, ro.imageID)
+	}
 }
 
 // failedActivities lists the group's failed scaling activities since
@@ -192,7 +214,7 @@ func (r *roller) doAction(ctx context.Context, ro *rollout, action string) strin
 	if err != nil {
 		return fmt.Sprintf("cancel of instance refresh %s failed: %v; check it with: %s", ro.refreshID, err, followCommand(ro))
 	}
-	return fmt.Sprintf("cancelled instance refresh %s: instances already replaced keep %s, the group stays on version %d; follow it with: %s", ro.refreshID, ro.imageID, ro.sourceVersion, followCommand(ro))
+	return fmt.Sprintf("cancelled instance refresh %s: %s; follow it with: %s", ro.refreshID, stillLaunches(ro), followCommand(ro))
 }
 
 // recoverStarts finds, after an interruption during the start phase, the
@@ -239,16 +261,22 @@ func (r *roller) rollBackFailed(ctx context.Context, ro *rollout) string {
 		prev.version = tu.sourceVersion
 		back.overrides = append(back.overrides, &prev)
 	}
+	if ro.lc != nil {
+		lc := *ro.lc
+		lc.copyName = lc.name
+		back.lc = &lc
+	}
+	onto := back.target()
 	in := r.startInput(&back)
 	in.Preferences.SkipMatching = aws.Bool(true)
 	in.Preferences.AutoRollback = aws.Bool(false)
 	in.Preferences.CheckpointPercentages, in.Preferences.CheckpointDelay = nil, nil
 	out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, in)
 	if err != nil {
-		return fmt.Sprintf("on_failure = rollback: starting a refresh back onto version %d failed: %v", ro.sourceVersion, err)
+		return fmt.Sprintf("on_failure = rollback: starting a refresh back onto %s failed: %v", onto, err)
 	}
 	id := aws.ToString(out.InstanceRefreshId)
-	r.say(ro, "on_failure = rollback: started instance refresh %s back onto version %d", id, ro.sourceVersion)
+	r.say(ro, "on_failure = rollback: started instance refresh %s back onto %s", id, onto)
 	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(r.waitOpt,
 		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
 			o.OnProgress = func(ir astypes.InstanceRefresh) { r.say(ro, "%s", progressLine(ir)) }
@@ -257,9 +285,9 @@ func (r *roller) rollBackFailed(ctx context.Context, ro *rollout) string {
 		AutoScalingGroupName: aws.String(ro.group), InstanceRefreshIds: []string{id},
 	}, r.remaining())
 	if err != nil {
-		return fmt.Sprintf("on_failure = rollback: refresh %s back onto version %d did not succeed: %v", id, ro.sourceVersion, err)
+		return fmt.Sprintf("on_failure = rollback: refresh %s back onto %s did not succeed: %v", id, onto, err)
 	}
-	msg := fmt.Sprintf("on_failure = rollback: refresh %s returned every instance to version %d", id, ro.sourceVersion)
+	msg := fmt.Sprintf("on_failure = rollback: refresh %s returned every instance to %s", id, onto)
 	r.say(ro, "%s", msg)
 	return msg
 }

@@ -111,9 +111,19 @@ type build struct {
 	Targets    []target
 	Refresh    string // body of the instance_refresh block
 	Extra      string // more post-processor attributes
+	// PostProcessorKey is the post-processor's access_key and secret_key,
+	// "test" when empty. The plugin masks its keys wherever they appear in
+	// its output, so "test" also masks part of "$Latest" or "latest".
+	PostProcessorKey string
 }
 
-type target struct{ Group, Region string }
+// target is one target block. Tags and Wave are optional: a target with
+// Tags and no Group chooses groups by tags.
+type target struct {
+	Group, Region string
+	Tags          map[string]string
+	Wave          int
+}
 
 var buildTemplate = template.Must(template.New("build").Parse(`
 source "amazon-ebs" "app" {
@@ -144,17 +154,29 @@ build {
   sources = ["source.amazon-ebs.app"]
 
   post-processor "asg-rollout" {
-    access_key                  = "test"
-    secret_key                  = "test"
+    access_key                  = "{{or .PostProcessorKey "test"}}"
+    secret_key                  = "{{or .PostProcessorKey "test"}}"
     custom_endpoint_ec2         = "{{.Endpoint}}"
     custom_endpoint_autoscaling = "{{.Endpoint}}"
     poll_min_delay              = "100ms"
     poll_max_delay              = "500ms"
 {{- range .Targets}}
     target {
+{{- if or .Group (not .Tags)}}
       auto_scaling_group = "{{.Group}}"
+{{- end}}
+{{- if .Tags}}
+      tags = {
+{{- range $k, $v := .Tags}}
+        "{{$k}}" = "{{$v}}"
+{{- end}}
+      }
+{{- end}}
 {{- if .Region}}
       region             = "{{.Region}}"
+{{- end}}
+{{- if .Wave}}
+      wave               = {{.Wave}}
 {{- end}}
     }
 {{- end}}

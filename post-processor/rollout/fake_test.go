@@ -48,6 +48,8 @@ type fakeAWS struct {
 	refreshTime time.Duration
 	startedAt   map[string]time.Time
 
+	protected []string // AMIs given deregistration protection
+
 	startErr  error // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
 	startOnce bool  // startErr is returned once only
 	onPoll    func(n int)
@@ -353,4 +355,12 @@ func (f *fakeAWS) UpdateAutoScalingGroup(_ context.Context, in *autoscaling.Upda
 	g.LaunchConfigurationName = in.LaunchConfigurationName
 	f.groups[aws.ToString(in.AutoScalingGroupName)] = g
 	return &autoscaling.UpdateAutoScalingGroupOutput{}, nil
+}
+
+func (f *fakeAWS) EnableImageDeregistrationProtection(_ context.Context, in *ec2.EnableImageDeregistrationProtectionInput, _ ...func(*ec2.Options)) (*ec2.EnableImageDeregistrationProtectionOutput, error) {
+	f.lock()
+	defer f.mu.Unlock()
+	f.record("EnableImageDeregistrationProtection")
+	f.protected = append(f.protected, aws.ToString(in.ImageId))
+	return &ec2.EnableImageDeregistrationProtectionOutput{Return: aws.String("enabled")}, nil
 }

@@ -64,6 +64,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	r := &roller{cfg: &p.config, ui: ui, waitOpt: waitOpt}
 	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
 	err = r.run(ctx, ros)
+	if err != nil {
+		p.protectImages(r, ros)
+	}
 	art := newArtifact(ros)
 	ui.Say("Roll-out summary:\n" + art.String())
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -39,7 +40,7 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 				return err
 			}
 		}
-		ro.startAttempted = true
+		ro.startAttempted, ro.startAttemptAt = true, time.Now()
 		out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, r.startInput(ro))
 		if err != nil && ro.lc != nil && !errors.As(err, new(*astypes.InstanceRefreshInProgressFault)) {
 			r.restoreLaunchConfiguration(ro)

@@ -249,6 +249,19 @@ func (r *roller) image(ctx context.Context, ro *rollout, id string) (*ec2types.I
 	return img, nil
 }
 
+// cachedImage is an AMI as first described during this roll-out, if it
+// was.
+func (r *roller) cachedImage(id string) *ec2types.Image {
+	r.imagesMu.Lock()
+	defer r.imagesMu.Unlock()
+	for k, img := range r.images {
+		if k.id == id && img != nil {
+			return img
+		}
+	}
+	return nil
+}
+
 type imageKey struct {
 	clients *clients
 	id      string

@@ -39,9 +39,11 @@ type rollout struct {
 
 	// From the later steps.
 	startAttempted bool
+	startAttemptAt time.Time
 	refreshID      string
 	final          *astypes.InstanceRefresh
 	action         string // what was done on interruption or timeout, if anything
+	leftRunning    bool   // the refresh may still be running: detached, or not reachable to stop
 	err            error
 }
 
@@ -185,6 +187,7 @@ func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
 		r.waitAll(ctx, started)
 	default:
 		for _, ro := range started {
+			ro.leftRunning = true
 			r.say(ro, "not waiting (wait = false); follow the refresh with: %s", followCommand(ro))
 		}
 	}

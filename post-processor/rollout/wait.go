@@ -23,6 +23,9 @@ const (
 	actionTimeout = 2 * time.Minute
 	// maxActivities is how many failed scaling activities a failure quotes.
 	maxActivities = 3
+	// clockSkew is how far AWS's clock may be from ours when comparing a
+	// refresh's start time with when we sent the start.
+	clockSkew = 5 * time.Minute
 )
 
 // waitAll waits for every started refresh at once.
@@ -71,6 +74,7 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 	case errors.Is(err, instancerefresh.ErrWaitTimeout):
 		ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) did not end within timeout %s: %s", ro.group, ro.refreshID, r.cfg.timeout, r.act(ro, r.cfg.OnTimeout))
 	default:
+		ro.leftRunning = true
 		ro.err = fmt.Errorf("%w; the refresh may still be running: %s", err, followCommand(ro))
 	}
 	// A launch configuration group was changed directly; unless the refresh
@@ -185,6 +189,7 @@ func (r *roller) act(ro *rollout, action string) string {
 
 func (r *roller) doAction(ctx context.Context, ro *rollout, action string) string {
 	if action == ActionDetach {
+		ro.leftRunning = true
 		return r.detachMessage(ro)
 	}
 	// Rollback and Cancel act on whatever refresh is active: make sure it
@@ -192,11 +197,18 @@ func (r *roller) doAction(ctx context.Context, ro *rollout, action string) strin
 	active, err := instancerefresh.FindActive(ctx, ro.clients.autoscaling, ro.group)
 	switch {
 	case err != nil:
+		ro.leftRunning = true
 		return fmt.Sprintf("could not %s instance refresh %s: %v; check it with: %s", action, ro.refreshID, err, followCommand(ro))
 	case active == nil:
 		return fmt.Sprintf("instance refresh %s had already ended; check it with: %s", ro.refreshID, followCommand(ro))
 	case aws.ToString(active.InstanceRefreshId) != ro.refreshID:
 		return fmt.Sprintf("instance refresh %s had already ended and another (%s) is running; left that one alone", ro.refreshID, aws.ToString(active.InstanceRefreshId))
+	case active.Status == astypes.InstanceRefreshStatusRollbackInProgress:
+		// Already on its way back (auto rollback): the safest place it can
+		// be. Cancelling a rollback would leave the group half-way.
+		return fmt.Sprintf("instance refresh %s is already rolling back: left to finish; follow it with: %s", ro.refreshID, followCommand(ro))
+	case active.Status == astypes.InstanceRefreshStatusCancelling:
+		return fmt.Sprintf("instance refresh %s is already being cancelled; follow it with: %s", ro.refreshID, followCommand(ro))
 	}
 
 	if action == ActionRollback {
@@ -206,12 +218,14 @@ func (r *roller) doAction(ctx context.Context, ro *rollout, action string) strin
 		}
 		var irreversible *astypes.IrreversibleInstanceRefreshFault
 		if !errors.As(err, &irreversible) {
+			ro.leftRunning = true
 			return fmt.Sprintf("rollback of instance refresh %s failed: %v; check it with: %s", ro.refreshID, err, followCommand(ro))
 		}
 		r.say(ro, "instance refresh %s cannot be rolled back (%s): cancelling it instead", ro.refreshID, irreversible.ErrorMessage())
 	}
 	_, err = ro.clients.autoscaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(ro.group)})
 	if err != nil {
+		ro.leftRunning = true
 		return fmt.Sprintf("cancel of instance refresh %s failed: %v; check it with: %s", ro.refreshID, err, followCommand(ro))
 	}
 	return fmt.Sprintf("cancelled instance refresh %s: %s; follow it with: %s", ro.refreshID, stillLaunches(ro), followCommand(ro))
@@ -224,15 +238,64 @@ func (r *roller) recoverStarts(ros []*rollout) {
 	r.forEach(ros, func(ro *rollout) {
 		if ro.refreshID == "" && ro.startAttempted {
 			ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
-			if err := r.findActive(ctx, ro); err == nil && ro.adopted != nil {
-				ro.refreshID = aws.ToString(ro.adopted.InstanceRefreshId)
-			}
+			own, err := findOwnStart(ctx, ro)
 			cancel()
+			if err != nil {
+				ro.err = fmt.Errorf("Auto Scaling group (%s): interrupted while starting its instance refresh, and whether it started is unknown (%v); check it with: aws autoscaling describe-instance-refreshes --region %s --auto-scaling-group-name %s", ro.group, err, ro.region, ro.group)
+				return
+			}
+			if own != nil {
+				ro.refreshID = aws.ToString(own.InstanceRefreshId)
+				if !instancerefresh.IsActive(own.Status) {
+					// It ran to its end before anyone could act on it.
+					ro.final = own
+					ro.err = fmt.Errorf("Auto Scaling group (%s): interrupted while starting; instance refresh %s had started all the same and already ended %s: %s",
+						ro.group, ro.refreshID, own.Status, endState(ro, own.Status))
+					r.say(ro, "instance refresh %s started before the interruption and already ended %s", ro.refreshID, own.Status)
+					return
+				}
+			}
 		}
 		if ro.refreshID != "" {
 			ro.err = fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) interrupted: %s", ro.group, ro.refreshID, r.act(ro, r.cfg.OnInterrupt))
 		}
 	})
+}
+
+// findOwnStart finds the refresh a start sent just before an
+// interruption may have begun, whatever its status: the newest one that
+// moves the group onto our version (for a launch configuration group, one
+// with no desired configuration) and began after the start was sent,
+// allowing for clock skew.
+func findOwnStart(ctx context.Context, ro *rollout) (*astypes.InstanceRefresh, error) {
+	out, err := ro.clients.autoscaling.DescribeInstanceRefreshes(ctx, &autoscaling.DescribeInstanceRefreshesInput{
+		AutoScalingGroupName: aws.String(ro.group), MaxRecords: aws.Int32(10),
+	})
+	if err != nil {
+		return nil, err
+	}
+	since := ro.startAttemptAt.Add(-clockSkew)
+	for i := range out.InstanceRefreshes {
+		ir := &out.InstanceRefreshes[i]
+		if t := aws.ToTime(ir.StartTime); !t.IsZero() && t.Before(since) {
+			break // newest first: the rest are older still
+		}
+		if ro.lc != nil && ir.DesiredConfiguration == nil {
+			return ir, nil
+		}
+		if spec := desiredSpec(ir.DesiredConfiguration); spec != nil && ro.sameTemplate(*spec) && aws.ToString(spec.Version) == strconv.FormatInt(ro.version, 10) {
+			return ir, nil
+		}
+	}
+	return nil, nil
+}
+
+// endState says where a refresh that ended in status leaves the group.
+func endState(ro *rollout, status astypes.InstanceRefreshStatus) string {
+	if status == astypes.InstanceRefreshStatusSuccessful {
+		return fmt.Sprintf("the group runs %s with %s", ro.target(), ro.imageID)
+	}
+	return stillLaunches(ro)
 }
 
 func (r *roller) detachMessage(ro *rollout) string {

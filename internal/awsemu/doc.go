@@ -3,7 +3,8 @@
 // not handle are reverse-proxied to moto unchanged, and it implements what
 // moto lacks, following AWS's documented behaviour: the instance refresh API
 // (carried out for real against moto's instances), DescribeScalingActivities,
-// and SourceVersion and ClientToken for CreateLaunchTemplateVersion. It can
+// SourceVersion and ClientToken for CreateLaunchTemplateVersion, and AMI
+// deregistration protection. It can
 // also inject faults (throttling, 5xx, dropped connections, lost answers,
 // latency) and logs every call, so that a client's retry and recovery logic
 // can be tested. Scheduled behaviour runs on an emulated clock whose speed is
@@ -32,12 +33,16 @@
 //     ids).
 //   - CloudWatch alarms work (over the Query protocol) and are watched for
 //     an AlarmSpecification.
+//   - No AMI deregistration protection (Enable/DisableImageDeregistrationProtection
+//     answer HTTP 500, DescribeImages never reports it, DeregisterImage always
+//     succeeds): implemented in front of moto, without the 24-hour cooldown.
 //
 // Files: server.go (front server, routing, proxy), moto.go and proc_*.go
 // (the moto process), motoclient.go (the emulator's own calls to moto),
 // query.go (Query protocol and XML), refresh*.go (instance refresh),
 // asgview.go (per-instance launch template versions in describe answers),
-// launchtemplates.go (CreateLaunchTemplateVersion), faults.go and calls.go
+// launchtemplates.go (CreateLaunchTemplateVersion), imageprotection.go (AMI
+// deregistration protection), faults.go and calls.go
 // (fault injection and call log), control.go (the /_emu/ API), clock.go
 // (emulated time).
 package awsemu

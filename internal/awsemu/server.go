@@ -38,6 +38,7 @@ type Server struct {
 	faults *faultSet
 	calls  callLog
 	lt     *ltVersions
+	images *imageProtection
 	proxy  *httputil.ReverseProxy
 	// transport carries every request to moto, so that Close can drop its
 	// idle connections.
@@ -84,6 +85,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		clock:     newClock(opts.Speed, nil),
 		faults:    newFaultSet(),
 		lt:        newLTVersions(),
+		images:    newImageProtection(),
 		target:    target,
 		url:       "http://" + ln.Addr().String(),
 	}
@@ -150,6 +152,11 @@ var handledActions = map[string]string{
 	"RollbackInstanceRefresh":     serviceAutoScaling,
 	"DescribeScalingActivities":   serviceAutoScaling,
 	"CreateLaunchTemplateVersion": serviceEC2,
+
+	"EnableImageDeregistrationProtection":  serviceEC2,
+	"DisableImageDeregistrationProtection": serviceEC2,
+	"DescribeImages":                       serviceEC2,
+	"DeregisterImage":                      serviceEC2,
 }
 
 func serviceOf(r *http.Request) string {
@@ -256,14 +263,46 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		writeASGResult(w, q.Action, result)
 		return
 	case serviceEC2:
-		if q.Action == "CreateLaunchTemplateVersion" {
+		forward := func(body []byte) (*capturedResponse, error) { return s.forward(r, body) }
+		switch q.Action {
+		case "CreateLaunchTemplateVersion":
 			mc := s.api.clientsFor(q.Region, q.AccessKey)
-			answer, aerr := s.lt.createVersion(ctx, mc, q, func(body []byte) (*capturedResponse, error) {
-				return s.forward(r, body)
-			})
+			answer, aerr := s.lt.createVersion(ctx, mc, q, forward)
 			if aerr != nil {
 				writeEC2Error(w, aerr)
 				return
+			}
+			answer.write(w)
+			return
+		case "EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection":
+			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			change := s.images.enable
+			if q.Action == "DisableImageDeregistrationProtection" {
+				change = s.images.disable
+			}
+			state, aerr := change(ctx, mc, q)
+			if aerr != nil {
+				writeEC2Error(w, aerr)
+				return
+			}
+			writeEC2Result(w, q.Action, leaf("return", state))
+			return
+		case "DeregisterImage":
+			answer, aerr := s.images.deregister(q, forward)
+			if aerr != nil {
+				writeEC2Error(w, aerr)
+				return
+			}
+			answer.write(w)
+			return
+		case "DescribeImages":
+			answer, err := s.forward(r, q.Body)
+			if err != nil {
+				writeEC2Error(w, toAPIError(err))
+				return
+			}
+			if answer.Status == http.StatusOK {
+				answer.Body = s.images.correctDescribeImages(q.Region, answer.Body)
 			}
 			answer.write(w)
 			return

@@ -73,10 +73,10 @@ func (p *PostProcessor) protectImages(r *roller, ros []*rollout) {
 		}
 		cancel()
 		if err != nil {
-			r.ui.Error(fmt.Sprintf("Could not protect AMI %s (%s) from deregistration (%v). This build failed, so Packer is about to deregister it, while %s. Re-register or rebuild it before those groups launch again.", ami, region, err, groups))
+			r.ui.Error(fmt.Sprintf("Could not protect AMI %s (%s) from deregistration (%v). This build failed, so Packer is about to deregister it while groups launch it: %s. Rebuild it, or point those groups at another AMI, before they launch again.", ami, region, err, groups))
 			continue
 		}
-		r.ui.Say(fmt.Sprintf("Protected AMI %s (%s) from deregistration, because this build failed and Packer would deregister it while %s launch it; Packer's attempt to destroy it will fail. Lift the protection once no group uses it: aws ec2 disable-image-deregistration-protection --region %s --image-id %s",
+		r.ui.Say(fmt.Sprintf("Protected AMI %s (%s) from deregistration: this build failed, and Packer would deregister it while groups launch it: %s. Packer's attempt to destroy it will fail. Lift the protection once no group uses it: aws ec2 disable-image-deregistration-protection --region %s --image-id %s",
 			ami, region, groups, region, ami))
 	}
 }

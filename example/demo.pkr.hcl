@@ -55,6 +55,12 @@ source "amazon-ebs" "app" {
   skip_region_validation     = true
   skip_metadata_api_check    = true
 
+  # Packer deregisters the builder's AMI when a build fails; protection
+  # keeps it for whatever fleet may run it.
+  deregistration_protection {
+    enabled = true
+  }
+
   tags = {
     Name = "app"
   }

@@ -14,6 +14,7 @@ package awsauth
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"time"
@@ -78,8 +79,9 @@ type AccessConfig struct {
 	CustomEndpointAutoScaling string `mapstructure:"custom_endpoint_autoscaling"`
 	// The number of attempts for each API call before giving up, throttling
 	// included. Defaults to `AWS_MAX_ATTEMPTS` when set, otherwise 20.
-	// Retries back off exponentially with jitter up to 30 seconds, and the
-	// client-side retry quota is off so hours of polling cannot drain it.
+	// Retries back off exponentially up to 30 seconds, with jitter at every
+	// step, and the client-side retry quota is off so hours of polling cannot
+	// drain it.
 	MaxRetries int `mapstructure:"max_retries"`
 }
 
@@ -148,14 +150,32 @@ func (c *AccessConfig) MaxAttempts() int {
 }
 
 // NewRetryer returns the standard retryer configured for long waits: more
-// attempts, a higher backoff cap, and no client-side retry quota (a quota
-// drained by a throttling burst fails every later call at once).
+// attempts, a higher backoff cap with jitter at the cap too, and no
+// client-side retry quota (a quota drained by a throttling burst fails every
+// later call at once).
 func (c *AccessConfig) NewRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = c.MaxAttempts()
 		o.MaxBackoff = maxBackoff
+		o.Backoff = cappedJitter{max: maxBackoff}
 		o.RateLimiter = ratelimit.None
 	})
+}
+
+// cappedJitter backs off exponentially from one second up to max, always
+// with jitter: between half and all of the exponential delay. The SDK's own
+// backoff stops jittering at its cap, so retries of many calls that failed
+// together stay in lock-step and can meet every burst of a periodic fault.
+type cappedJitter struct{ max time.Duration }
+
+// BackoffDelay returns the delay before attempt+1.
+func (b cappedJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	d := b.max
+	if attempt < 30 {
+		d = min(b.max, time.Second<<attempt)
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1)), nil
 }
 
 // Config loads an aws.Config for region. Build clients from it with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/packer-plugin-sdk/packer"
@@ -85,5 +86,23 @@ func TestConfigAndClients(t *testing.T) {
 	assumed := (AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/deploy"}).Apply(cfg)
 	if _, ok := assumed.Credentials.(*aws.CredentialsCache); !ok {
 		t.Errorf("assumed-role credentials are %T, want a cache that renews them", assumed.Credentials)
+	}
+}
+
+func TestBackoffKeepsJitterAtTheCap(t *testing.T) {
+	b := cappedJitter{max: 30 * time.Second}
+	seen := map[time.Duration]bool{}
+	for i := 0; i < 50; i++ {
+		d, _ := b.BackoffDelay(10, nil)
+		if d < 15*time.Second || d > 30*time.Second {
+			t.Fatalf("delay %s at the cap, want 15s to 30s", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d distinct delays at the cap: retries would move in lock-step", len(seen))
+	}
+	if d, _ := b.BackoffDelay(1, nil); d < time.Second || d > 2*time.Second {
+		t.Errorf("first backoff %s, want 1s to 2s", d)
 	}
 }

@@ -88,9 +88,10 @@ type Config struct {
 	// `fail` (default) stops before changing anything; `wait` waits for it
 	// to end and then starts; `cancel` cancels it and starts. A running
 	// refresh whose desired configuration is a numbered version of the
-	// group's launch template carrying this AMI (typically this build's own,
-	// re-run after a crash or a lost response) does what this one would: it
-	// is adopted and waited for instead.
+	// group's launch template carrying this AMI (typically one whose start
+	// answer was lost) does what this one would: it is adopted and waited for
+	// instead. A re-run of the build bakes a new AMI, so a refresh left by a
+	// crashed run is someone else's here.
 	OnRefreshInProgress string `mapstructure:"on_refresh_in_progress"`
 
 	// What to do with running refreshes when the build is interrupted

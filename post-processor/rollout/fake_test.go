@@ -50,8 +50,9 @@ type fakeAWS struct {
 
 	protected []string // AMIs given deregistration protection
 
-	startErr  error // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
-	startOnce bool  // startErr is returned once only
+	onStart   func(*astypes.InstanceRefresh) // adjusts a refresh as it starts
+	startErr  error                          // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
+	startOnce bool                           // startErr is returned once only
 	onPoll    func(n int)
 }
 
@@ -200,6 +201,9 @@ func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartI
 		AutoScalingGroupName: in.AutoScalingGroupName, InstanceRefreshId: aws.String(id), Status: "Pending",
 		DesiredConfiguration: in.DesiredConfiguration, Preferences: in.Preferences,
 	}}, f.refreshes...)
+	if f.onStart != nil {
+		f.onStart(f.refreshes[0])
+	}
 	if err := f.startErr; err != nil {
 		if f.startOnce {
 			f.startErr = nil

@@ -61,7 +61,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 			o.MinDelay, o.MaxDelay = p.config.pollMinDelay, p.config.pollMaxDelay
 		},
 	}, p.waitOptions...)
-	r := &roller{cfg: &p.config, ui: ui, waitOpt: waitOpt}
+	r := &roller{cfg: &p.config, retryer: p.config.AccessConfig.NewRetryer(), ui: ui, waitOpt: waitOpt}
 	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
 	err = r.run(ctx, ros)
 	if err != nil {

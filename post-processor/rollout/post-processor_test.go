@@ -425,3 +425,37 @@ func TestOnFailureRollback(t *testing.T) {
 		})
 	}
 }
+
+// lostAnswer is a transport failure after the request was performed: the
+// SDK's retryers treat it as retryable.
+type lostAnswer struct{}
+
+func (lostAnswer) Error() string        { return "read: connection reset by peer" }
+func (lostAnswer) RetryableError() bool { return true }
+
+func TestLostStartAnswerOfARefreshThatAlreadyEnded(t *testing.T) {
+	f := newFakeAWS()
+	// Nothing to replace: the refresh started by the first attempt is
+	// Successful before the retry. A blind retry would start a second one.
+	f.script = []astypes.InstanceRefreshStatus{"Successful"}
+	f.startErr, f.startOnce = lostAnswer{}, true
+	f.onStart = func(r *astypes.InstanceRefresh) {
+		r.Status = "Successful"
+		r.StartTime = aws.Time(time.Now())
+	}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	ui := &packersdk.MockUi{}
+	art, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.started) != 1 {
+		t.Errorf("%d refreshes started, want exactly one", len(f.started))
+	}
+	if r := art.(*Artifact).Results[0]; r.InstanceRefreshID != "refresh-1" || r.Status != "Successful" {
+		t.Errorf("artifact %+v", r)
+	}
+	if !said(ui, "the answer to starting the instance refresh was lost, but refresh refresh-1 had started") {
+		t.Errorf("output %v", messages(ui))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"slices"
 	"strconv"
 	"time"
@@ -41,12 +42,12 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 			}
 		}
 		ro.startAttempted, ro.startAttemptAt = true, time.Now()
-		out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, r.startInput(ro))
+		id, err := r.sendStart(ctx, ro)
 		if err != nil && ro.lc != nil && !errors.As(err, new(*astypes.InstanceRefreshInProgressFault)) {
 			r.restoreLaunchConfiguration(ro)
 		}
 		if err == nil {
-			ro.refreshID = aws.ToString(out.InstanceRefreshId)
+			ro.refreshID = id
 			r.say(ro, "started instance refresh %s onto %s (%s)", ro.refreshID, ro.target(), r.describePreferences(ro))
 			return nil
 		}
@@ -54,8 +55,8 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 		if !errors.As(err, &inProgress) {
 			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: %w", ro.group, err)
 		}
-		// Either someone started a refresh since resolve, or this is our own
-		// start, retried by the SDK after its first answer was lost.
+		// Someone started a refresh since resolve, or an attempt of ours
+		// whose answer was lost did.
 		if err := r.findActive(ctx, ro); err != nil {
 			return err
 		}
@@ -67,6 +68,49 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 		if attempt == maxStartAttempts {
 			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: another refresh got in first %d times: %w", ro.group, attempt, err)
 		}
+	}
+}
+
+// sendStart sends StartInstanceRefresh, retrying it itself rather than
+// through the SDK. The call has no idempotency token: after a lost answer,
+// an SDK retry starts a second refresh when the first has already ended
+// (nothing to replace ends at once). So before each retry, sendStart looks
+// for a refresh that an earlier attempt started, whatever its status, and
+// follows that one instead.
+func (r *roller) sendStart(ctx context.Context, ro *rollout) (string, error) {
+	in := r.startInput(ro)
+	for attempt := 1; ; attempt++ {
+		out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, in, func(o *autoscaling.Options) { o.RetryMaxAttempts = 1 })
+		if err == nil {
+			return aws.ToString(out.InstanceRefreshId), nil
+		}
+		if ctx.Err() != nil || attempt >= r.retryer.MaxAttempts() || !r.retryer.IsErrorRetryable(err) {
+			return "", err
+		}
+		delay, derr := r.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			return "", err
+		}
+		log.Printf("[DEBUG] %s: StartInstanceRefresh attempt %d failed (%v); retrying in %s", ro.label(), attempt, err, delay)
+		if err := sleepCtx(ctx, delay); err != nil {
+			return "", err
+		}
+		own, ferr := findOwnStart(ctx, ro)
+		if ferr == nil && own != nil {
+			r.say(ro, "the answer to starting the instance refresh was lost, but refresh %s had started (%s): following it", aws.ToString(own.InstanceRefreshId), own.Status)
+			return aws.ToString(own.InstanceRefreshId), nil
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -314,9 +314,8 @@ func (r *roller) warnDeregistration(ro *rollout) {
 
 // findActive looks for a refresh already running on the group. One whose
 // desired configuration is a numbered version of the group's template
-// carrying our AMI does exactly what we would start (typically our own
-// re-run, or a start whose answer was lost), whoever started it: it is
-// adopted. Any
+// carrying our AMI does exactly what we would start (typically a start
+// whose answer was lost), whoever started it: it is adopted. Any
 // other is foreign and handled by on_refresh_in_progress; with "fail" the
 // roll-out stops here, before anything is changed.
 func (r *roller) findActive(ctx context.Context, ro *rollout) error {

@@ -94,11 +94,12 @@ func (ro *rollout) sameTemplate(spec astypes.LaunchTemplateSpecification) bool {
 
 // roller runs the roll-outs of one PostProcess call.
 type roller struct {
-	cfg    *Config
-	ui     packersdk.Ui
-	uiMu   sync.Mutex
-	warned map[string]bool // AMIs already warned about, under uiMu
-	multi  bool            // more than one group rolls
+	cfg     *Config
+	retryer aws.Retryer // for the calls retried by hand (sendStart)
+	ui      packersdk.Ui
+	uiMu    sync.Mutex
+	warned  map[string]bool // AMIs already warned about, under uiMu
+	multi   bool            // more than one group rolls
 
 	imagesMu sync.Mutex
 	images   map[imageKey]*ec2types.Image // nil: not found
@@ -192,7 +193,7 @@ func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
 		}
 	}
 	if ctx.Err() != nil && len(r.errorsOf(ros)) == 0 {
-		return fmt.Errorf("interrupted before any refresh started: %w", ctx.Err())
+		return stopBeforeStart(ros, fmt.Errorf("interrupted before any refresh started: %w", ctx.Err()))
 	}
 	return errors.Join(r.errorsOf(ros)...)
 }

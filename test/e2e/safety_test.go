@@ -869,7 +869,7 @@ func (e *env) clearFaultsKeeping(keep ...awsemu.Fault) {
 func TestFaults(t *testing.T) {
 	type faultCase struct {
 		name    string
-		desired int32  // the group's instances; 8 when 0
+		desired int32 // the group's instances; 8 when 0
 		// before adds faults on actions only the post-processor calls, before
 		// the build starts; during adds faults once the post-processor runs,
 		// and returns a function that stops whatever it started.

@@ -23,6 +23,23 @@ type splice struct {
 	text       string
 }
 
+// applySplices returns body with each splice applied; splices are in
+// order and do not overlap.
+func applySplices(body []byte, splices []splice) []byte {
+	if len(splices) == 0 {
+		return body
+	}
+	var out bytes.Buffer
+	var pos int64
+	for _, s := range splices {
+		out.Write(body[pos:s.start])
+		out.WriteString(s.text)
+		pos = s.end
+	}
+	out.Write(body[pos:])
+	return out.Bytes()
+}
+
 // rewriteInstanceTemplates rewrites the LaunchTemplateId, LaunchTemplateName
 // and Version of each instance entry (a member of Instances or of
 // AutoScalingInstances) whose origin lookup knows. Everything else in the
@@ -87,18 +104,7 @@ func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origi
 			}
 		}
 	}
-	if len(splices) == 0 {
-		return body
-	}
-	var out bytes.Buffer
-	var pos int64
-	for _, s := range splices {
-		out.Write(body[pos:s.start])
-		out.WriteString(s.text)
-		pos = s.end
-	}
-	out.Write(body[pos:])
-	return out.Bytes()
+	return applySplices(body, splices)
 }
 
 // addDefaultWarmups puts back the DefaultInstanceWarmup that moto accepts
@@ -150,16 +156,5 @@ func addDefaultWarmups(body []byte, lookup func(group string) (int, bool)) []byt
 			}
 		}
 	}
-	if len(splices) == 0 {
-		return body
-	}
-	var out bytes.Buffer
-	var pos int64
-	for _, s := range splices {
-		out.Write(body[pos:s.start])
-		out.WriteString(s.text)
-		pos = s.end
-	}
-	out.Write(body[pos:])
-	return out.Bytes()
+	return applySplices(body, splices)
 }

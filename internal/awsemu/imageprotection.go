@@ -259,19 +259,3 @@ func addDeregistrationProtection(body []byte, lookup func(imageID string) (strin
 	return applySplices(body, splices)
 }
 
-// applySplices makes the replacements, which are in order and do not
-// overlap.
-func applySplices(body []byte, splices []splice) []byte {
-	if len(splices) == 0 {
-		return body
-	}
-	var out bytes.Buffer
-	var pos int64
-	for _, s := range splices {
-		out.Write(body[pos:s.start])
-		out.WriteString(s.text)
-		pos = s.end
-	}
-	out.Write(body[pos:])
-	return out.Bytes()
-}

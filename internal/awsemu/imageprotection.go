@@ -258,4 +258,3 @@ func addDeregistrationProtection(body []byte, lookup func(imageID string) (strin
 	}
 	return applySplices(body, splices)
 }
-

@@ -561,26 +561,18 @@ func TestInterruptBeforeVersion(t *testing.T) {
 }
 
 // TestInterruptStartAnswerLost: the first StartInstanceRefresh starts a
-// refresh but its answer is lost, and the SDK's retry hangs; Ctrl-C then.
-// The post-processor must find the refresh it started without knowing its
-// id, and roll it back.
+// refresh but its answer is lost, and the post-processor's look for that
+// refresh hangs; Ctrl-C then. The post-processor must find the refresh it
+// started without knowing its id, and roll it back.
 func TestInterruptStartAnswerLost(t *testing.T) {
 	e := newEnv(t)
 	// Four replacements of 1.5 s: the refresh is still running when the
-	// retry hangs, whatever the SDK's backoff before it (under 2 s).
+	// look for it hangs, whatever the backoff before it (under 2 s).
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 4})
 	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Action: "StartInstanceRefresh", Kind: awsemu.FaultLoseResponse, Count: 1})
-	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Action: "StartInstanceRefresh", Kind: awsemu.FaultSlow, Count: 1, Delay: awsemu.Duration(2 * time.Minute)})
 
 	run := e.startBuild(e.write(build{Targets: []target{{Group: "web"}}, Refresh: warmup300}))
-	run.waitContains("created version 2")
-	deadline := time.Now().Add(lineTimeout)
-	for e.calls("StartInstanceRefresh") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("StartInstanceRefresh was not retried:\n%s", run.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.hangLookupAfterLostStart(run)
 	run.interrupt()
 	code, out := run.wait()
 	if code == 0 {
@@ -598,6 +590,27 @@ func TestInterruptStartAnswerLost(t *testing.T) {
 	}
 	e.checkActionCalls(interruptCase{rollbacks: 1})
 	e.checkBackOnOld("web", seeded, astypes.InstanceRefreshStatusRollbackSuccessful)
+}
+
+// hangLookupAfterLostStart makes the post-processor's look for the refresh
+// of a start whose answer was lost hang, and returns once it hangs. The look
+// is the second DescribeInstanceRefreshes (the first is the check for a
+// running refresh, before any change); the post-processor sends no second
+// StartInstanceRefresh.
+func (e *env) hangLookupAfterLostStart(run *packerRun) {
+	e.t.Helper()
+	run.waitContains("created version 2")
+	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Action: "DescribeInstanceRefreshes", Kind: awsemu.FaultSlow, Count: 1, Delay: awsemu.Duration(2 * time.Minute)})
+	deadline := time.Now().Add(lineTimeout)
+	for e.calls("DescribeInstanceRefreshes") < 2 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the post-processor did not look for the lost start's refresh:\n%s", run.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.calls("StartInstanceRefresh"); n != 1 {
+		e.t.Errorf("StartInstanceRefresh sent %d times, want once: the lost start is looked for, not retried", n)
+	}
 }
 
 // TestInterruptDuringStart: Ctrl-C while StartInstanceRefresh hangs, so no
@@ -643,24 +656,16 @@ func TestInterruptDuringStart(t *testing.T) {
 
 // TestInterruptStartAnswerLostRefreshEnded: the first StartInstanceRefresh
 // starts a refresh with nothing to replace, which is Successful at once, but
-// its answer is lost; the SDK's retry hangs and Ctrl-C comes. The refresh
+// its answer is lost; the look for it hangs and Ctrl-C comes. The refresh
 // wrote version 2 onto the group, so the build must say so, and the AMI that
 // version 2 launches must survive Packer's clean-up.
 func TestInterruptStartAnswerLostRefreshEnded(t *testing.T) {
 	e := newEnv(t)
 	e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 0})
 	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Action: "StartInstanceRefresh", Kind: awsemu.FaultLoseResponse, Count: 1})
-	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Action: "StartInstanceRefresh", Kind: awsemu.FaultSlow, Count: 1, Delay: awsemu.Duration(2 * time.Minute)})
 
 	run := e.startBuild(e.write(build{Targets: []target{{Group: "web"}}}))
-	run.waitContains("created version 2")
-	deadline := time.Now().Add(lineTimeout)
-	for e.calls("StartInstanceRefresh") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("StartInstanceRefresh was not retried:\n%s", run.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.hangLookupAfterLostStart(run)
 	run.interrupt()
 	code, out := run.wait()
 	if code == 0 {

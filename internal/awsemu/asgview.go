@@ -40,22 +40,24 @@ func applySplices(body []byte, splices []splice) []byte {
 	return out.Bytes()
 }
 
-// rewriteInstanceTemplates rewrites the LaunchTemplateId, LaunchTemplateName
-// and Version of each instance entry (a member of Instances or of
-// AutoScalingInstances) whose origin lookup knows. Everything else in the
-// body is kept byte for byte, so the answer stays moto's in every other
-// respect. A body that cannot be parsed is returned unchanged.
-func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origin, bool)) []byte {
+// xmlToken is one token of a body being rewritten, with where it stands.
+type xmlToken struct {
+	tok xml.Token
+	// path is the element names from the root down. For a start or end tag
+	// it includes the tag's own element.
+	path       []string
+	start, end int64 // the token's byte range in the body
+}
+
+// rewriteXML walks body token by token and applies the splices that edit
+// returns for each, in order. Everything else is kept byte for byte; a body
+// that cannot be parsed is returned unchanged.
+func rewriteXML(body []byte, edit func(t xmlToken) []splice) []byte {
 	dec := xml.NewDecoder(bytes.NewReader(body))
-	var (
-		stack    []string
-		splices  []splice
-		current  origin
-		known    bool
-		instance = -1 // depth of the instance entry being read, -1 outside one
-	)
+	var path []string
+	var splices []splice
 	for {
-		before := dec.InputOffset()
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			break
@@ -63,48 +65,63 @@ func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origi
 		if err != nil {
 			return body
 		}
-		switch t := tok.(type) {
+		if se, ok := tok.(xml.StartElement); ok {
+			path = append(path, se.Name.Local)
+		}
+		splices = append(splices, edit(xmlToken{tok: tok, path: path, start: start, end: dec.InputOffset()})...)
+		if _, ok := tok.(xml.EndElement); ok && len(path) > 0 {
+			path = path[:len(path)-1]
+		}
+	}
+	return applySplices(body, splices)
+}
+
+// rewriteInstanceTemplates rewrites the LaunchTemplateId, LaunchTemplateName
+// and Version of each instance entry (a member of Instances or of
+// AutoScalingInstances) whose origin lookup knows. Everything else in the
+// body is kept byte for byte, so the answer stays moto's in every other
+// respect. A body that cannot be parsed is returned unchanged.
+func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origin, bool)) []byte {
+	var (
+		current  origin
+		known    bool
+		instance = -1 // depth of the instance entry being read, -1 outside one
+	)
+	return rewriteXML(body, func(x xmlToken) []splice {
+		n := len(x.path)
+		switch t := x.tok.(type) {
 		case xml.StartElement:
-			stack = append(stack, t.Name.Local)
-			n := len(stack)
-			if instance < 0 && n >= 2 && stack[n-1] == "member" && (stack[n-2] == "Instances" || stack[n-2] == "AutoScalingInstances") {
+			if instance < 0 && n >= 2 && x.path[n-1] == "member" && (x.path[n-2] == "Instances" || x.path[n-2] == "AutoScalingInstances") {
 				instance, known = n, false
 			}
 		case xml.EndElement:
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-			if len(stack) < instance {
+			if n <= instance {
 				instance = -1
 			}
 		case xml.CharData:
-			n := len(stack)
 			if instance < 0 || n < 2 {
-				continue
+				return nil
 			}
-			after := dec.InputOffset()
 			switch {
-			case n == instance+1 && stack[n-1] == "InstanceId":
+			case n == instance+1 && x.path[n-1] == "InstanceId":
 				current, known = lookup(string(bytes.TrimSpace(t)))
-			case known && n == instance+2 && stack[n-2] == "LaunchTemplate":
+			case known && n == instance+2 && x.path[n-2] == "LaunchTemplate":
 				var text string
-				switch stack[n-1] {
+				switch x.path[n-1] {
 				case "LaunchTemplateId":
 					text = current.TemplateID
 				case "LaunchTemplateName":
 					text = current.TemplateName
 				case "Version":
 					text = strconv.FormatInt(current.Number, 10)
-				default:
-					continue
 				}
 				if text != "" {
-					splices = append(splices, splice{start: before, end: after, text: xmlEscape(text)})
+					return []splice{{start: x.start, end: x.end, text: xmlEscape(text)}}
 				}
 			}
 		}
-	}
-	return applySplices(body, splices)
+		return nil
+	})
 }
 
 // addDefaultWarmups puts back the DefaultInstanceWarmup that moto accepts
@@ -113,48 +130,33 @@ func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origi
 // before the group's closing tag. Everything else is kept byte for byte; a
 // body that cannot be parsed is returned unchanged.
 func addDefaultWarmups(body []byte, lookup func(group string) (int, bool)) []byte {
-	dec := xml.NewDecoder(bytes.NewReader(body))
 	var (
-		stack   []string
-		splices []splice
-		group   = -1 // depth of the group entry being read, -1 outside one
-		name    string
-		has     bool
+		group = -1 // depth of the group entry being read, -1 outside one
+		name  string
+		has   bool
 	)
-	for {
-		before := dec.InputOffset()
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return body
-		}
-		switch t := tok.(type) {
+	return rewriteXML(body, func(x xmlToken) []splice {
+		n := len(x.path)
+		switch t := x.tok.(type) {
 		case xml.StartElement:
-			stack = append(stack, t.Name.Local)
-			n := len(stack)
-			if group < 0 && n >= 2 && stack[n-1] == "member" && stack[n-2] == "AutoScalingGroups" {
+			if group < 0 && n >= 2 && x.path[n-1] == "member" && x.path[n-2] == "AutoScalingGroups" {
 				group, name, has = n, "", false
 			}
 			if n == group+1 && t.Name.Local == "DefaultInstanceWarmup" {
 				has = true
 			}
 		case xml.CharData:
-			if n := len(stack); group >= 0 && n == group+1 && stack[n-1] == "AutoScalingGroupName" {
+			if group >= 0 && n == group+1 && x.path[n-1] == "AutoScalingGroupName" {
 				name = string(bytes.TrimSpace(t))
 			}
 		case xml.EndElement:
-			if len(stack) == group {
-				if w, ok := lookup(name); ok && !has {
-					splices = append(splices, splice{start: before, end: before, text: "<DefaultInstanceWarmup>" + strconv.Itoa(w) + "</DefaultInstanceWarmup>"})
-				}
+			if n == group {
 				group = -1
-			}
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
+				if w, ok := lookup(name); ok && !has {
+					return []splice{{start: x.start, end: x.start, text: "<DefaultInstanceWarmup>" + strconv.Itoa(w) + "</DefaultInstanceWarmup>"}}
+				}
 			}
 		}
-	}
-	return applySplices(body, splices)
+		return nil
+	})
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -203,58 +201,43 @@ func writeEC2Result(w http.ResponseWriter, action string, fields ...*xmlNode) {
 // Everything else is kept byte for byte; a body that cannot be parsed is
 // returned unchanged.
 func addDeregistrationProtection(body []byte, lookup func(imageID string) (string, bool)) []byte {
-	dec := xml.NewDecoder(bytes.NewReader(body))
 	var (
-		stack    []string
-		splices  []splice
 		image    = -1 // depth of the image entry being read, -1 outside one
 		id       string
 		oldStart int64 = -1 // where an existing deregistrationProtection starts
 		old      *splice
 	)
-	for {
-		before := dec.InputOffset()
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return body
-		}
-		switch t := tok.(type) {
+	return rewriteXML(body, func(x xmlToken) []splice {
+		n := len(x.path)
+		switch t := x.tok.(type) {
 		case xml.StartElement:
-			stack = append(stack, t.Name.Local)
-			n := len(stack)
-			if image < 0 && n >= 2 && stack[n-1] == "item" && stack[n-2] == "imagesSet" {
+			if image < 0 && n >= 2 && x.path[n-1] == "item" && x.path[n-2] == "imagesSet" {
 				image, id, old = n, "", nil
 			}
 			if image >= 0 && n == image+1 && t.Name.Local == "deregistrationProtection" {
-				oldStart = before
+				oldStart = x.start
 			}
 		case xml.CharData:
-			if n := len(stack); image >= 0 && n == image+1 && stack[n-1] == "imageId" {
+			if image >= 0 && n == image+1 && x.path[n-1] == "imageId" {
 				id = string(bytes.TrimSpace(t))
 			}
 		case xml.EndElement:
-			n := len(stack)
 			if image >= 0 && n == image+1 && t.Name.Local == "deregistrationProtection" && oldStart >= 0 {
-				old = &splice{start: oldStart, end: dec.InputOffset()}
+				old = &splice{start: oldStart, end: x.end}
 				oldStart = -1
 			}
 			if n == image {
+				image = -1
 				if state, ok := lookup(id); ok {
+					var out []splice
 					if old != nil {
-						splices = append(splices, *old)
+						out = append(out, *old)
 					}
-					splices = append(splices, splice{start: before, end: before,
+					return append(out, splice{start: x.start, end: x.start,
 						text: "<deregistrationProtection>" + xmlEscape(state) + "</deregistrationProtection>"})
 				}
-				image = -1
-			}
-			if n > 0 {
-				stack = stack[:n-1]
 			}
 		}
-	}
-	return applySplices(body, splices)
+		return nil
+	})
 }

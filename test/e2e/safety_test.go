@@ -525,13 +525,7 @@ func TestInterruptBeforeVersion(t *testing.T) {
 
 	run := e.startBuild(e.write(build{Targets: []target{{Group: "web"}}}))
 	run.waitContains("Rolling 1 Auto Scaling group(s)")
-	deadline := time.Now().Add(lineTimeout)
-	for e.calls("CreateLaunchTemplateVersion") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("CreateLaunchTemplateVersion never called:\n%s", run.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitCalls(run, "CreateLaunchTemplateVersion", 1)
 	sent := run.interrupt()
 	code, out := run.wait()
 	t.Logf("exit %s after the interrupt", time.Since(sent).Round(time.Millisecond))
@@ -592,6 +586,19 @@ func TestInterruptStartAnswerLost(t *testing.T) {
 	e.checkBackOnOld("web", seeded, astypes.InstanceRefreshStatusRollbackSuccessful)
 }
 
+// waitCalls waits until the post-processor has sent action n times, and
+// fails the test with packer's output if it does not in time.
+func (e *env) waitCalls(run *packerRun, action string, n int) {
+	e.t.Helper()
+	deadline := time.Now().Add(lineTimeout)
+	for e.calls(action) < n {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s was sent %d times, not %d:\n%s", action, e.calls(action), n, run.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // hangLookupAfterLostStart makes the post-processor's look for the refresh
 // of a start whose answer was lost hang, and returns once it hangs. The look
 // is the second DescribeInstanceRefreshes (the first is the check for a
@@ -601,13 +608,7 @@ func (e *env) hangLookupAfterLostStart(run *packerRun) {
 	e.t.Helper()
 	run.waitContains("created version 2")
 	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Action: "DescribeInstanceRefreshes", Kind: awsemu.FaultSlow, Count: 1, Delay: awsemu.Duration(2 * time.Minute)})
-	deadline := time.Now().Add(lineTimeout)
-	for e.calls("DescribeInstanceRefreshes") < 2 {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("the post-processor did not look for the lost start's refresh:\n%s", run.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitCalls(run, "DescribeInstanceRefreshes", 2)
 	if n := e.calls("StartInstanceRefresh"); n != 1 {
 		e.t.Errorf("StartInstanceRefresh sent %d times, want once: the lost start is looked for, not retried", n)
 	}
@@ -623,13 +624,7 @@ func TestInterruptDuringStart(t *testing.T) {
 
 	run := e.startBuild(e.write(build{Targets: []target{{Group: "web"}}}))
 	run.waitContains("created version 2")
-	deadline := time.Now().Add(lineTimeout)
-	for e.calls("StartInstanceRefresh") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("StartInstanceRefresh never called:\n%s", run.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitCalls(run, "StartInstanceRefresh", 1)
 	run.interrupt()
 	code, out := run.wait()
 	if code == 0 {

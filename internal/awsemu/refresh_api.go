@@ -291,6 +291,12 @@ func versionLabel(v string) string {
 	return v
 }
 
+// constraintError is AWS's ValidationError for a preference value that
+// breaks a constraint of the API's model.
+func constraintError(value, name, rule string) *apiError {
+	return validationError("1 validation error detected: Value '%s' at 'preferences.%s' failed to satisfy constraint: %s", value, lowerFirst(name), rule)
+}
+
 // parsePreferences reads and validates Preferences, filling in the API's
 // defaults (which are not the console's).
 func parsePreferences(form url.Values) (preferences, *apiError) {
@@ -303,15 +309,15 @@ func parsePreferences(form url.Values) (preferences, *apiError) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			aerr = validationError("1 validation error detected: Value '%s' at 'preferences.%s' failed to satisfy constraint: Member must be an integer", v, lowerFirst(name))
+			aerr = constraintError(v, name, "Member must be an integer")
 			return nil
 		}
 		if n < lo {
-			aerr = validationError("1 validation error detected: Value '%d' at 'preferences.%s' failed to satisfy constraint: Member must have value greater than or equal to %d", n, lowerFirst(name), lo)
+			aerr = constraintError(strconv.Itoa(n), name, "Member must have value greater than or equal to "+strconv.Itoa(lo))
 			return nil
 		}
 		if n > hi {
-			aerr = validationError("1 validation error detected: Value '%d' at 'preferences.%s' failed to satisfy constraint: Member must have value less than or equal to %d", n, lowerFirst(name), hi)
+			aerr = constraintError(strconv.Itoa(n), name, "Member must have value less than or equal to "+strconv.Itoa(hi))
 			return nil
 		}
 		return &n
@@ -323,7 +329,7 @@ func parsePreferences(form url.Values) (preferences, *apiError) {
 		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			aerr = validationError("1 validation error detected: Value '%s' at 'preferences.%s' failed to satisfy constraint: Member must be a boolean", v, lowerFirst(name))
+			aerr = constraintError(v, name, "Member must be a boolean")
 		}
 		return b
 	}
@@ -337,7 +343,7 @@ func parsePreferences(form url.Values) (preferences, *apiError) {
 				return v
 			}
 		}
-		aerr = validationError("1 validation error detected: Value '%s' at 'preferences.%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", v, lowerFirst(name), strings.Join(allowed, ", "))
+		aerr = constraintError(v, name, "Member must satisfy enum value set: ["+strings.Join(allowed, ", ")+"]")
 		return def
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	smithytime "github.com/aws/smithy-go/time"
 )
 
 const (
@@ -120,7 +121,7 @@ func NewInstanceRefreshCompleteWaiter(client DescribeInstanceRefreshesAPIClient,
 		MaxDelay:        DefaultMaxDelay,
 		NotFoundTimeout: DefaultNotFoundTimeout,
 		Retryable:       DefaultRetryable,
-		sleep:           sleepCtx,
+		sleep:           smithytime.SleepWithContext,
 		now:             time.Now,
 		jitter:          defaultJitter,
 	}
@@ -231,17 +232,6 @@ func keyOf(r *types.InstanceRefresh) progressKey {
 		k.rollLeft = aws.ToInt32(d.InstancesToUpdateOnRollback)
 	}
 	return k
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // defaultJitter spreads polls by up to a fifth of the delay either way, so

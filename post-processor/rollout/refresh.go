@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	smithytime "github.com/aws/smithy-go/time"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
@@ -92,7 +93,7 @@ func (r *roller) sendStart(ctx context.Context, ro *rollout) (string, error) {
 			return "", err
 		}
 		log.Printf("[DEBUG] %s: StartInstanceRefresh attempt %d failed (%v); retrying in %s", ro.label(), attempt, err, delay)
-		if err := sleepCtx(ctx, delay); err != nil {
+		if err := smithytime.SleepWithContext(ctx, delay); err != nil {
 			return "", err
 		}
 		own, ferr := findOwnStart(ctx, ro)
@@ -100,17 +101,6 @@ func (r *roller) sendStart(ctx context.Context, ro *rollout) (string, error) {
 			r.say(ro, "the answer to starting the instance refresh was lost, but refresh %s had started (%s): following it", aws.ToString(own.InstanceRefreshId), own.Status)
 			return aws.ToString(own.InstanceRefreshId), nil
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

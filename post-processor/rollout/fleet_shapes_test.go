@@ -41,6 +41,9 @@ func TestTargetsByTags(t *testing.T) {
 	if strings.Join(groups, ",") != "web-a,web-b" {
 		t.Errorf("rolled %v, want exactly the two prod web groups", groups)
 	}
+	if n := f.count("DescribeAutoScalingGroups"); n != 1 {
+		t.Errorf("DescribeAutoScalingGroups called %d times, want once: the tag search already describes the groups", n)
+	}
 }
 
 func TestTargetsByTagsMatchingNothing(t *testing.T) {

@@ -57,7 +57,7 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 			}
 			cache[key] = c
 		}
-		groups := []string{t.AutoScalingGroup}
+		groups := []astypes.AutoScalingGroup{{AutoScalingGroupName: aws.String(t.AutoScalingGroup)}}
 		if len(t.Tags) > 0 {
 			if groups, err = groupsByTags(ctx, c.autoscaling, t.Tags); err != nil {
 				return nil, fmt.Errorf("target[%d]: %w", i, err)
@@ -67,7 +67,11 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 			}
 		}
 		for _, g := range groups {
-			ros = append(ros, &rollout{region: region, group: g, imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c})
+			ro := &rollout{region: region, group: aws.ToString(g.AutoScalingGroupName), imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c}
+			if len(t.Tags) > 0 {
+				ro.described = &g // resolve need not describe it again
+			}
+			ros = append(ros, ro)
 		}
 	}
 	sort.SliceStable(ros, func(i, j int) bool { return ros[i].label() < ros[j].label() })
@@ -81,13 +85,13 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 	return ros, nil
 }
 
-// groupsByTags names every group that has all of tags.
-func groupsByTags(ctx context.Context, as autoScalingAPI, tags map[string]string) ([]string, error) {
+// groupsByTags returns every group that has all of tags, by name.
+func groupsByTags(ctx context.Context, as autoScalingAPI, tags map[string]string) ([]astypes.AutoScalingGroup, error) {
 	in := &autoscaling.DescribeAutoScalingGroupsInput{MaxRecords: aws.Int32(100)}
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		in.Filters = append(in.Filters, astypes.Filter{Name: aws.String("tag:" + k), Values: []string{tags[k]}})
 	}
-	var names []string
+	var groups []astypes.AutoScalingGroup
 	seen := map[string]bool{}
 	for page := 0; page < maxGroupPages; page++ {
 		out, err := as.DescribeAutoScalingGroups(ctx, in)
@@ -96,13 +100,15 @@ func groupsByTags(ctx context.Context, as autoScalingAPI, tags map[string]string
 		}
 		for _, g := range out.AutoScalingGroups {
 			if hasTags(g, tags) {
-				names = append(names, aws.ToString(g.AutoScalingGroupName))
+				groups = append(groups, g)
 			}
 		}
 		next := aws.ToString(out.NextToken)
 		if next == "" {
-			sort.Strings(names)
-			return names, nil
+			sort.Slice(groups, func(i, j int) bool {
+				return aws.ToString(groups[i].AutoScalingGroupName) < aws.ToString(groups[j].AutoScalingGroupName)
+			})
+			return groups, nil
 		}
 		if seen[next] {
 			return nil, fmt.Errorf("finding Auto Scaling groups with tags %s: the API repeated page token %q", tagList(tags), next)

@@ -28,16 +28,10 @@ var blockingProcesses = []string{"Launch", "Terminate", "InstanceRefresh"}
 // resolve reads everything a roll-out of ro needs and checks that it can
 // proceed. It changes nothing.
 func (r *roller) resolve(ctx context.Context, ro *rollout) error {
-	out, err := ro.clients.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
-		AutoScalingGroupNames: []string{ro.group},
-	})
+	g, err := r.describeGroup(ctx, ro)
 	if err != nil {
-		return fmt.Errorf("describing Auto Scaling group (%s) in %s: %w", ro.group, ro.region, err)
+		return err
 	}
-	if len(out.AutoScalingGroups) == 0 {
-		return fmt.Errorf("Auto Scaling group (%s) not found in %s; check target.auto_scaling_group and the region", ro.group, ro.region)
-	}
-	g := out.AutoScalingGroups[0]
 	if err := ro.readTemplate(g, r.cfg.CopyLaunchConfiguration); err != nil {
 		return err
 	}
@@ -64,6 +58,24 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 		return err
 	}
 	return r.findActive(ctx, ro)
+}
+
+// describeGroup returns the group as the tag search found it, or
+// describes it.
+func (r *roller) describeGroup(ctx context.Context, ro *rollout) (astypes.AutoScalingGroup, error) {
+	if ro.described != nil {
+		return *ro.described, nil
+	}
+	out, err := ro.clients.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
+		AutoScalingGroupNames: []string{ro.group},
+	})
+	if err != nil {
+		return astypes.AutoScalingGroup{}, fmt.Errorf("describing Auto Scaling group (%s) in %s: %w", ro.group, ro.region, err)
+	}
+	if len(out.AutoScalingGroups) == 0 {
+		return astypes.AutoScalingGroup{}, fmt.Errorf("Auto Scaling group (%s) not found in %s; check target.auto_scaling_group and the region", ro.group, ro.region)
+	}
+	return out.AutoScalingGroups[0], nil
 }
 
 // readTemplate finds the launch template the group launches from, directly

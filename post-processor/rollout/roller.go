@@ -29,6 +29,9 @@ type rollout struct {
 	// policy's own.
 	templateUse
 
+	// From plan, for groups chosen by tags: the group as found.
+	described *astypes.AutoScalingGroup
+
 	// From resolve.
 	mixed     *astypes.MixedInstancesPolicy // nil when the group names a template directly
 	overrides []*templateUse                // override templates of a mixed instances policy

@@ -48,7 +48,9 @@ type fakeAWS struct {
 	refreshTime time.Duration
 	startedAt   map[string]time.Time
 
-	protected []string // AMIs given deregistration protection
+	protected []string         // AMIs given deregistration protection
+	createErr map[string]error // CreateLaunchTemplateVersion fails for these templates
+	startErrs map[string]error // StartInstanceRefresh fails for these groups, starting nothing
 
 	onStart   func(*astypes.InstanceRefresh) // adjusts a refresh as it starts
 	startErr  error                          // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
@@ -152,6 +154,9 @@ func (f *fakeAWS) CreateLaunchTemplateVersion(_ context.Context, in *ec2.CreateL
 	f.record("CreateLaunchTemplateVersion")
 	f.created = append(f.created, in)
 	id := aws.ToString(in.LaunchTemplateId)
+	if err := f.createErr[id]; err != nil {
+		return nil, err
+	}
 	n, ok := f.tokens[aws.ToString(in.ClientToken)]
 	if !ok {
 		for v := range f.versions[id] {
@@ -187,6 +192,9 @@ func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartI
 	f.lock()
 	defer f.mu.Unlock()
 	f.record("StartInstanceRefresh")
+	if err := f.startErrs[aws.ToString(in.AutoScalingGroupName)]; err != nil {
+		return nil, err
+	}
 	for _, r := range f.refreshes {
 		if aws.ToString(r.AutoScalingGroupName) == aws.ToString(in.AutoScalingGroupName) && r.Status != "" && isActiveStatus(r.Status) {
 			return nil, &astypes.InstanceRefreshInProgressFault{Message: aws.String("An Instance Refresh is already in progress")}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -273,5 +274,48 @@ func TestArchitectureMismatchIsRefused(t *testing.T) {
 	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
 	if err == nil || !strings.Contains(err.Error(), "launch template lt-2 of Auto Scaling group (web) runs arm64 AMI ami-old2, and ami-new is x86_64") || len(f.created) != 0 {
 		t.Fatalf("err = %v, created %d", err, len(f.created))
+	}
+}
+
+func TestUnusedVersionsAreListedWhenNoRefreshStarts(t *testing.T) {
+	// Two groups, one with an override template; the second group's
+	// version cannot be made, so no refresh starts, and every version made
+	// so far, the override template's included, is named as unused.
+	f := newFakeAWS()
+	overrideGroup(f)
+	f.images["ami-old2"], f.images["ami-old3"] = ec2types.ImageStateAvailable, ec2types.ImageStateAvailable
+	other := f.groups["web"]
+	other.AutoScalingGroupName = aws.String("api")
+	other.MixedInstancesPolicy = nil
+	other.LaunchTemplate = &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-9"), Version: aws.String("1")}
+	f.groups["api"] = other
+	f.versions["lt-9"] = map[int64]string{1: "ami-old3"}
+	f.createErr = map[string]error{"lt-9": errors.New("UnauthorizedOperation")}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web"}, {"auto_scaling_group": "api"}}, "max_concurrency": 1,
+	})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "no refresh was started (launch template versions created but not in use: lt-1 version 4, lt-2 version 6)") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(f.started) != 0 {
+		t.Error("a refresh started although a version of the wave failed")
+	}
+}
+
+func TestUnusedVersionOfAGroupThatDidNotStart(t *testing.T) {
+	f := newFakeAWS()
+	other := f.groups["web"]
+	other.AutoScalingGroupName = aws.String("api")
+	other.LaunchTemplate = &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-9"), Version: aws.String("1")}
+	f.groups["api"] = other
+	f.versions["lt-9"] = map[int64]string{1: "ami-old3"}
+	f.startErrs = map[string]error{"api": errors.New("AccessDenied")}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web"}, {"auto_scaling_group": "api"}},
+	})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "launch template versions created but not in use: lt-9 version 2") || strings.Contains(err.Error(), "lt-1 version 4") {
+		t.Fatalf("err = %v; want api's version named as unused, and web's (in use) not", err)
 	}
 }

@@ -195,10 +195,18 @@ func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
 			r.say(ro, "not waiting (wait = false); follow the refresh with: %s", followCommand(ro))
 		}
 	}
-	if ctx.Err() != nil && len(r.errorsOf(ros)) == 0 {
-		return stopBeforeStart(ros, fmt.Errorf("interrupted before any refresh started: %w", ctx.Err()))
+	errs := r.errorsOf(ros)
+	if ctx.Err() != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("interrupted before any refresh started: %w", ctx.Err()))
 	}
-	return errors.Join(r.errorsOf(ros)...)
+	if len(errs) == 0 {
+		return nil
+	}
+	if !slices.ContainsFunc(ros, func(ro *rollout) bool { return ro.refreshID != "" }) {
+		// None started, counting those recovered after an interruption.
+		return stopBeforeStart(ros, errors.Join(errs...))
+	}
+	return withUnused(ros, errors.Join(errs...))
 }
 
 // forEach runs fn for every roll-out, at most max_concurrency at a time,
@@ -255,19 +263,36 @@ func labels(ros []*rollout) string {
 	return strings.Join(names, ", ")
 }
 
-// stopBeforeStart reports a failure that happened before any refresh was
-// started: the versions created so far exist but no group uses them.
+// stopBeforeStart reports a failure that happened before any refresh of a
+// wave was started.
 func stopBeforeStart(ros []*rollout, err error) error {
-	var made []string
+	if unused := unusedVersions(ros); len(unused) > 0 {
+		return fmt.Errorf("%w; no refresh was started (launch template versions created but not in use: %s)", err, strings.Join(unused, ", "))
+	}
+	return fmt.Errorf("%w; no refresh was started", err)
+}
+
+// withUnused adds to err the versions created for groups whose refresh
+// did not start: they exist, and no group uses them.
+func withUnused(ros []*rollout, err error) error {
+	if unused := unusedVersions(ros); len(unused) > 0 {
+		return fmt.Errorf("%w\nlaunch template versions created but not in use: %s", err, strings.Join(unused, ", "))
+	}
+	return err
+}
+
+// unusedVersions names the versions created for groups with no refresh.
+func unusedVersions(ros []*rollout) []string {
+	var unused []string
 	for _, ro := range ros {
+		if ro.refreshID != "" {
+			continue
+		}
 		for _, tu := range ro.templates() {
 			if tu.versionCreated {
-				made = append(made, fmt.Sprintf("%s version %d", tu.templateID, tu.version))
+				unused = append(unused, fmt.Sprintf("%s version %d", tu.templateID, tu.version))
 			}
 		}
 	}
-	if len(made) > 0 {
-		return fmt.Errorf("%w; no refresh was started (launch template versions created but not in use: %s)", err, strings.Join(made, ", "))
-	}
-	return fmt.Errorf("%w; no refresh was started", err)
+	return unused
 }

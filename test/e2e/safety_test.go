@@ -633,8 +633,8 @@ func TestInterruptDuringStart(t *testing.T) {
 	if !strings.Contains(out, "starting Auto Scaling group (web) instance refresh") || !strings.Contains(out, "context canceled") {
 		t.Errorf("output does not say the start was interrupted")
 	}
-	if !strings.Contains(out, "not in use") {
-		t.Logf("the output does not name version 2 as created but not in use")
+	if !strings.Contains(out, "launch template versions created but not in use: lt-") || !strings.Contains(out, " version 2") {
+		t.Errorf("the output does not name version 2 as created but not in use")
 	}
 	e.checkActionCalls(interruptCase{})
 	if irs := e.refreshes("us-east-1", "web"); len(irs) != 0 {

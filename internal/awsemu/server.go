@@ -40,8 +40,10 @@ type Server struct {
 	lt     *ltVersions
 	images *imageProtection
 	proxy  *httputil.ReverseProxy
-	// transport carries every request to moto, so that Close can drop its
-	// idle connections.
+	// gate serializes every request to moto (see motogate.go).
+	gate *motoGate
+	// transport carries every request to moto, behind gate, so that Close
+	// can drop its idle connections.
 	transport *http.Transport
 	target    *url.URL
 	http      *http.Server
@@ -77,10 +79,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("parsing moto's URL: %w", err)
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	gate := newMotoGate(transport)
 	s := &Server{
 		opts:      opts,
 		moto:      moto,
-		api:       newMotoAPI(moto.url, transport),
+		api:       newMotoAPI(moto.url, gate),
+		gate:      gate,
 		transport: transport,
 		clock:     newClock(opts.Speed, nil),
 		faults:    newFaultSet(),
@@ -91,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.engine = newEngine(s.clock, s.api, opts.Logf)
 	s.proxy = &httputil.ReverseProxy{
-		Transport: transport,
+		Transport: gate,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host // headers stay as the client signed them

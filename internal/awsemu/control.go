@@ -21,6 +21,11 @@ import (
 //	DELETE /_emu/faults
 //	GET    /_emu/calls             the call log
 //	DELETE /_emu/calls
+//	GET    /_emu/describe-lag      {"lag":"30s"}
+//	POST   /_emu/describe-lag      {"lag":"30s"}  (emulated time; "0s" turns it off)
+//	POST   /_emu/reported-status   {"group":"g","status":"Paused","for":"10m"}
+//	                               ("for" optional, emulated; status "" clears the group)
+//	DELETE /_emu/reported-status   clears every group
 //
 // Control requests are neither logged nor subject to faults.
 
@@ -54,6 +59,30 @@ func (s *Server) SetUnhealthyImages(amiIDs ...string) {
 func (s *Server) SetUnhealthyImageTag(key, value string) {
 	s.engine.setUnhealthyImageTag(key, value)
 }
+
+// SetDescribeLag makes instance refreshes started from now on missing from
+// DescribeInstanceRefreshes for d of emulated time after they start, as a
+// just-started refresh can briefly be in AWS (eventual consistency). The
+// refresh runs meanwhile, and CancelInstanceRefresh and
+// RollbackInstanceRefresh act on it, since they act on the group's active
+// refresh. 0, the default, shows refreshes at once; refreshes already
+// started keep the lag they started with.
+func (s *Server) SetDescribeLag(d time.Duration) { s.engine.setDescribeLag(d) }
+
+// DescribeLag returns the lag set by SetDescribeLag.
+func (s *Server) DescribeLag() time.Duration { return s.engine.getDescribeLag() }
+
+// SetReportedStatus makes DescribeInstanceRefreshes report status (any
+// string, such as one AWS may add in future) for every refresh of the
+// group named group, in any region, for d of emulated time (0: until
+// cleared). The refreshes underneath keep running and their other fields
+// stay true. An empty status clears the group's override.
+func (s *Server) SetReportedStatus(group, status string, d time.Duration) {
+	s.engine.setReportedStatus(group, status, d)
+}
+
+// ClearReportedStatuses removes every SetReportedStatus override.
+func (s *Server) ClearReportedStatuses() { s.engine.clearReportedStatuses() }
 
 // AddFault adds a fault. A fault of an unknown kind never applies (the HTTP
 // API refuses it).
@@ -132,6 +161,39 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Calls())
 	case "DELETE /calls":
 		s.ResetCalls()
+		w.WriteHeader(http.StatusNoContent)
+	case "GET /describe-lag":
+		writeJSON(w, http.StatusOK, map[string]Duration{"lag": Duration(s.DescribeLag())})
+	case "POST /describe-lag":
+		var req struct {
+			Lag Duration `json:"lag"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.Lag < 0 {
+			writeJSONError(w, http.StatusBadRequest, fmt.Errorf("lag must not be negative, got %v", time.Duration(req.Lag)))
+			return
+		}
+		s.SetDescribeLag(time.Duration(req.Lag))
+		writeJSON(w, http.StatusOK, req)
+	case "POST /reported-status":
+		var req struct {
+			Group  string   `json:"group"`
+			Status string   `json:"status"`
+			For    Duration `json:"for"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.Group == "" || req.For < 0 {
+			writeJSONError(w, http.StatusBadRequest, fmt.Errorf("want a group and a non-negative duration, got group %q for %v", req.Group, time.Duration(req.For)))
+			return
+		}
+		s.SetReportedStatus(req.Group, req.Status, time.Duration(req.For))
+		writeJSON(w, http.StatusOK, req)
+	case "DELETE /reported-status":
+		s.ClearReportedStatuses()
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		writeJSONError(w, http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))

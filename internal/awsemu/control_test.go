@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func controlCall(t *testing.T, s *Server, method, path, body string) (int, []byte) {
@@ -87,6 +88,24 @@ func TestControlAPI(t *testing.T) {
 	}
 	if code, _ := controlCall(t, s, "DELETE", "/_emu/faults", ""); code != 204 || len(s.faults.list()) != 0 {
 		t.Errorf("delete faults: %d", code)
+	}
+	if code, body := controlCall(t, s, "POST", "/_emu/describe-lag", `{"lag":"90s"}`); code != 200 || s.DescribeLag() != 90*time.Second {
+		t.Errorf("describe-lag: %d %s, lag now %v", code, body, s.DescribeLag())
+	}
+	if code, body := controlCall(t, s, "GET", "/_emu/describe-lag", ""); code != 200 || !strings.Contains(string(body), `"1m30s"`) {
+		t.Errorf("get describe-lag: %d %s", code, body)
+	}
+	if code, _ := controlCall(t, s, "POST", "/_emu/describe-lag", `{"lag":"-1s"}`); code != 400 {
+		t.Errorf("negative lag answered %d, want 400", code)
+	}
+	if code, body := controlCall(t, s, "POST", "/_emu/reported-status", `{"group":"g1","status":"Paused","for":"1h"}`); code != 200 || s.engine.reported["g1"].Status != "Paused" {
+		t.Errorf("reported-status: %d %s", code, body)
+	}
+	if code, _ := controlCall(t, s, "POST", "/_emu/reported-status", `{"status":"Paused"}`); code != 400 {
+		t.Errorf("reported-status without a group answered %d, want 400", code)
+	}
+	if code, _ := controlCall(t, s, "DELETE", "/_emu/reported-status", ""); code != 204 || len(s.engine.reported) != 0 {
+		t.Errorf("delete reported-status: %d", code)
 	}
 	if code, _ := controlCall(t, s, "GET", "/_emu/nothing", ""); code != 404 {
 		t.Errorf("unknown endpoint answered %d, want 404", code)

@@ -80,6 +80,9 @@ type refresh struct {
 	Tags        []ec2types.Tag // the group's tags that propagate to new instances
 
 	poke chan struct{} // wakes the worker when Cancel or Rollback is requested
+	// visibleFrom is when DescribeInstanceRefreshes starts listing the
+	// refresh (eventual consistency; see SetDescribeLag).
+	visibleFrom time.Time
 
 	// mutable
 	Status      string
@@ -185,6 +188,19 @@ type engine struct {
 	closed     bool              // set by stop: no new workers
 	seq        int64             // last activity sequence number
 	warmups    map[groupKey]int  // DefaultInstanceWarmup per group, which moto drops
+	// describeLag keeps new refreshes out of DescribeInstanceRefreshes for
+	// this long (emulated) after they start; see SetDescribeLag.
+	describeLag time.Duration
+	// reported replaces the status DescribeInstanceRefreshes reports for a
+	// group's refreshes, by group name; see SetReportedStatus.
+	reported map[string]reportedStatus
+}
+
+// reportedStatus is a status DescribeInstanceRefreshes reports instead of
+// the real one, until (emulated time; zero = until cleared).
+type reportedStatus struct {
+	Status string
+	Until  time.Time
 }
 
 func newEngine(c *clock, m *motoAPI, logf func(string, ...any)) *engine {
@@ -196,6 +212,7 @@ func newEngine(c *clock, m *motoAPI, logf func(string, ...any)) *engine {
 		origins:    map[string]origin{},
 		unhealthy:  map[string]bool{},
 		warmups:    map[groupKey]int{},
+		reported:   map[string]reportedStatus{},
 	}
 }
 
@@ -456,4 +473,36 @@ func propagatedTags(tags map[string]string) []ec2types.Tag {
 		out = append(out, ec2types.Tag{Key: &k, Value: &v})
 	}
 	return out
+}
+
+func (e *engine) setDescribeLag(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.describeLag = max(d, 0)
+}
+
+func (e *engine) getDescribeLag() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.describeLag
+}
+
+func (e *engine) setReportedStatus(group, status string, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if status == "" {
+		delete(e.reported, group)
+		return
+	}
+	rs := reportedStatus{Status: status}
+	if d > 0 {
+		rs.Until = e.clock.Now().Add(d)
+	}
+	e.reported[group] = rs
+}
+
+func (e *engine) clearReportedStatuses() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reported = map[string]reportedStatus{}
 }

@@ -126,6 +126,7 @@ func (e *engine) startInstanceRefresh(ctx context.Context, q *queryRequest) (*xm
 		e.mu.Unlock()
 		return nil, senderError("InstanceRefreshInProgress", "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
 	}
+	r.visibleFrom = r.StartTime.Add(e.describeLag)
 	e.refreshes[key] = append(e.refreshes[key], r)
 	e.mu.Unlock()
 	e.log("refresh %s of %s started: %d instances to replace with %s, warm-up %s", r.ID, name, r.Total, want, warmup)
@@ -418,13 +419,25 @@ func (e *engine) describeInstanceRefreshes(q *queryRequest) (*xmlNode, *apiError
 		wanted[id] = true
 	}
 
+	now := e.clock.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	all := e.refreshes[groupKey{Region: q.Region, Name: name}]
 	var list []*refresh
 	for i := len(all) - 1; i >= 0; i-- { // newest first
+		if now.Before(all[i].visibleFrom) {
+			continue // not yet visible to Describe: eventual consistency
+		}
 		if len(wanted) == 0 || wanted[all[i].ID] {
 			list = append(list, all[i])
+		}
+	}
+	status := ""
+	if rs, ok := e.reported[name]; ok {
+		if rs.Until.IsZero() || now.Before(rs.Until) {
+			status = rs.Status
+		} else {
+			delete(e.reported, name)
 		}
 	}
 	from, to, next, aerr := page(len(list), maxRecords, q.Form.Get("NextToken"))
@@ -433,13 +446,17 @@ func (e *engine) describeInstanceRefreshes(q *queryRequest) (*xmlNode, *apiError
 	}
 	members := elem("InstanceRefreshes")
 	for _, r := range list[from:to] {
-		members.add(r.xmlLocked())
+		members.add(r.xmlLocked(status))
 	}
 	return elem("Result", members, optLeaf("NextToken", next)), nil
 }
 
-// xmlLocked renders r as an InstanceRefresh. Caller holds engine.mu.
-func (r *refresh) xmlLocked() *xmlNode {
+// xmlLocked renders r as an InstanceRefresh, reporting status instead of
+// its own unless status is "". Caller holds engine.mu.
+func (r *refresh) xmlLocked(status string) *xmlNode {
+	if status == "" {
+		status = r.Status
+	}
 	pct := percent(r.Done, r.Total)
 	if r.Status == statusSuccessful {
 		pct = 100
@@ -448,7 +465,7 @@ func (r *refresh) xmlLocked() *xmlNode {
 	m := elem("member",
 		leaf("InstanceRefreshId", r.ID),
 		leaf("AutoScalingGroupName", r.Key.Name),
-		leaf("Status", r.Status),
+		leaf("Status", status),
 		optLeaf("StatusReason", r.Reason),
 		leafTime("StartTime", r.StartTime),
 		optTime("EndTime", r.EndTime),

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -42,6 +44,24 @@ const (
 	// maxBackoff caps the delay between two attempts of one call. Long enough
 	// to let a throttled account recover, short enough not to stall progress.
 	maxBackoff = 30 * time.Second
+
+	// ResponseHeaderTimeout bounds the wait for an answer to begin once a
+	// request is sent. EC2, Auto Scaling and STS answer in well under a
+	// second; a connection that stays silent this long is dead (a NAT or
+	// proxy dropped it without a reset) and, without a bound, would hold
+	// its call, and the roll-out waiting on it, forever. The attempt fails
+	// as a connection error, which the retryer retries on a fresh
+	// connection.
+	ResponseHeaderTimeout = 30 * time.Second
+
+	// AttemptTimeout bounds one attempt of a call as a whole: connecting,
+	// sending, and reading the entire answer, so that an answer whose body
+	// stalls halfway cannot hang either. The largest answers this plugin
+	// reads (a page of 100 instance refreshes, a group's launch template)
+	// take milliseconds; two minutes leave room for a slow link. Like a
+	// header timeout, it fails the attempt, not the call: the retryer tries
+	// again.
+	AttemptTimeout = 2 * time.Minute
 
 	// minAssumeRoleDuration and maxAssumeRoleDuration are STS's bounds for
 	// DurationSeconds.
@@ -178,12 +198,28 @@ func (b cappedJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) 
 	return half + time.Duration(rand.Int64N(int64(half)+1)), nil
 }
 
+// NewHTTPClient returns the SDK's HTTP client with every attempt bounded:
+// ResponseHeaderTimeout for the answer to begin, AttemptTimeout for the
+// whole of it. The SDK's own client has neither, so one silent connection
+// can hang a call forever. Config uses it; it is exported for clients built
+// without Config.
+func NewHTTPClient() *awshttp.BuildableClient {
+	return newHTTPClient(ResponseHeaderTimeout, AttemptTimeout)
+}
+
+func newHTTPClient(header, attempt time.Duration) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = header }).
+		WithTimeout(attempt)
+}
+
 // Config loads an aws.Config for region. Build clients from it with
 // NewEC2Client and NewAutoScalingClient, which apply the custom endpoints.
 func (c *AccessConfig) Config(ctx context.Context, region string) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(region),
 		awsconfig.WithRetryer(c.NewRetryer),
+		awsconfig.WithHTTPClient(NewHTTPClient()),
 	}
 	if c.Profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(c.Profile))

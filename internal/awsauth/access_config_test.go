@@ -2,11 +2,19 @@ package awsauth
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
@@ -104,5 +112,100 @@ func TestBackoffKeepsJitterAtTheCap(t *testing.T) {
 	}
 	if d, _ := b.BackoffDelay(1, nil); d < time.Second || d > 2*time.Second {
 		t.Errorf("first backoff %s, want 1s to 2s", d)
+	}
+}
+
+// silentServer accepts requests and never answers them (headersFirst: it
+// sends the headers, then stalls the body), counting the attempts.
+func silentServer(t *testing.T, headersFirst bool) (url string, attempts *atomic.Int32) {
+	t.Helper()
+	attempts = new(atomic.Int32)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		if headersFirst {
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("<DescribeInstanceRefreshesResponse>"))
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	return srv.URL, attempts
+}
+
+func TestHTTPClientBoundsEveryAttemptAndTheRetryerRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		headersFirst bool
+	}{{"no answer at all", false}, {"a body that stalls", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, attempts := silentServer(t, tc.headersFirst)
+			client := autoscaling.New(autoscaling.Options{
+				Region:       "eu-west-1",
+				BaseEndpoint: aws.String(url),
+				Credentials:  credentials.NewStaticCredentialsProvider("AKIATEST", "secret", ""),
+				HTTPClient:   newHTTPClient(50*time.Millisecond, 150*time.Millisecond),
+				Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+					o.MaxAttempts = 3
+					o.Backoff = noBackoff{}
+					o.RateLimiter = ratelimit.None
+				}),
+			})
+			// The safety net only: the bounds under test must end the call
+			// long before it.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := client.DescribeInstanceRefreshes(ctx, &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String("web")})
+			if err == nil {
+				t.Fatal("a server that never answers returned no error")
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("only the test's safety net ended the call: %v", err)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("three bounded attempts took %s", took)
+			}
+			if n := attempts.Load(); n != 3 {
+				t.Errorf("the server saw %d attempts, want 3: a timed-out attempt must be retried", n)
+			}
+		})
+	}
+}
+
+type noBackoff struct{}
+
+func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+func TestConfigBoundsEveryAttempt(t *testing.T) {
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	c := AccessConfig{AccessKey: "AKIASTATIC", SecretKey: "static-secret"}
+	cfg, err := c.Config(context.Background(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, hc := range map[string]any{
+		"config":       cfg.HTTPClient,
+		"auto scaling": c.NewAutoScalingClient(cfg).Options().HTTPClient,
+		"ec2":          c.NewEC2Client(cfg).Options().HTTPClient,
+	} {
+		b, ok := hc.(*awshttp.BuildableClient)
+		if !ok {
+			t.Fatalf("%s: HTTP client is %T, want the SDK's buildable client", name, hc)
+		}
+		if got := b.GetTransport().ResponseHeaderTimeout; got != ResponseHeaderTimeout {
+			t.Errorf("%s: response header timeout %s, want %s", name, got, ResponseHeaderTimeout)
+		}
+		if got := b.GetTimeout(); got != AttemptTimeout {
+			t.Errorf("%s: attempt timeout %s, want %s", name, got, AttemptTimeout)
+		}
 	}
 }

@@ -491,6 +491,18 @@ func (c *motoClients) attach(ctx context.Context, group string, ids []string) er
 	return nil
 }
 
+// setUnhealthy marks a group member unhealthy, as a failed health check
+// does.
+func (c *motoClients) setUnhealthy(ctx context.Context, id string) error {
+	_, err := c.asg.SetInstanceHealth(ctx, &autoscaling.SetInstanceHealthInput{
+		InstanceId: aws.String(id), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false),
+	})
+	if err != nil {
+		return fmt.Errorf("marking %s unhealthy: %w", id, err)
+	}
+	return nil
+}
+
 func (c *motoClients) setDesiredCapacity(ctx context.Context, group string, n int32) error {
 	_, err := c.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String(group), DesiredCapacity: aws.Int32(n)})
 	if err != nil {

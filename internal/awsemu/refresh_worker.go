@@ -442,9 +442,19 @@ func (e *engine) replaceBatch(r *refresh, mc *motoClients, spec launchSpec, batc
 		return res, errStopped
 	}
 
-	var healthy []string
+	// The health checks happen now, after the warm-up, and follow the
+	// group's suspended processes as they are now (see suspended.go).
+	suspended := map[string]bool{}
+	if g, err := mc.describeGroup(ctx, r.Key.Name); err == nil && g != nil {
+		suspended = suspendedSet(g)
+	} else if ctx.Err() != nil {
+		return res, errStopped
+	}
+
+	var joining, joinedOld, keptUnhealthy []string
 	for i, f := range fresh {
-		if e.isUnhealthy(mc, f.img) {
+		bad := !suspended[processHealthCheck] && e.isUnhealthy(mc, f.img)
+		if bad && !suspended[processReplaceUnhealthy] {
 			start := e.clock.Now()
 			if err := mc.terminateInstances(ctx, []string{f.id}); err != nil {
 				return res, stopped(err)
@@ -458,6 +468,15 @@ func (e *engine) replaceBatch(r *refresh, mc *motoClients, spec launchSpec, batc
 				"Successful", "", f.old.Where, start)
 			continue
 		}
+		if bad {
+			// ReplaceUnhealthy is suspended: the instance is marked
+			// unhealthy but stays, in place of the one it replaces.
+			res.Unhealthy = append(res.Unhealthy, unhealthyInstance{ID: f.id, ImageID: f.img})
+			keptUnhealthy = append(keptUnhealthy, f.id)
+			e.failActivity(f.launch,
+				fmt.Sprintf("At %s an instance was launched in response to an instance refresh, to replace instance %s. The new instance failed its health check after its warm-up of %s and was marked unhealthy; it stays in the group because the ReplaceUnhealthy process is suspended.", awsTime(f.launch.Start), f.old.ID, formatSeconds(r.Warmup)),
+				fmt.Sprintf("Instance %s launched from %s (image %s) failed its health check.", f.id, spec, f.img))
+		}
 		if i >= terminateFirst {
 			start := e.clock.Now()
 			if err := mc.terminateInGroup(ctx, f.old.ID, true); err != nil {
@@ -469,22 +488,30 @@ func (e *engine) replaceBatch(r *refresh, mc *motoClients, spec launchSpec, batc
 		} else {
 			res.Owed = removePlacement(res.Owed, f.old.Where)
 		}
-		healthy = append(healthy, f.id)
-		res.Replaced = append(res.Replaced, f.old.ID)
+		joining = append(joining, f.id)
+		joinedOld = append(joinedOld, f.old.ID)
+		if !bad {
+			res.Replaced = append(res.Replaced, f.old.ID)
+		}
 	}
-	if err := mc.attach(ctx, r.Key.Name, healthy); err != nil {
+	if err := mc.attach(ctx, r.Key.Name, joining); err != nil {
 		// The replacements are lost to the group: give them up and owe
 		// the capacity of the instances they replaced.
-		_ = mc.terminateInstances(ctx, healthy)
+		_ = mc.terminateInstances(ctx, joining)
 		for _, f := range fresh {
-			if slices.Contains(res.Replaced, f.old.ID) {
+			if slices.Contains(joinedOld, f.old.ID) {
 				res.Owed = append(res.Owed, f.old.Where)
 			}
 		}
 		res.Replaced = nil
 		return res, stopped(err)
 	}
-	res.New = healthy
+	for _, id := range keptUnhealthy {
+		if err := mc.setUnhealthy(ctx, id); err != nil {
+			return res, stopped(err)
+		}
+	}
+	res.New = joining
 	return res, stopped(e.restoreDesired(mc, r.Key.Name, desired-len(res.Owed)))
 }
 

@@ -39,6 +39,7 @@ type Server struct {
 	calls  callLog
 	lt     *ltVersions
 	images *imageProtection
+	lb     *lbHider
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -94,6 +95,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		url:       "http://" + ln.Addr().String(),
 	}
 	s.engine = newEngine(s.clock, s.api, opts.Logf)
+	s.lb = newLBHider(s.api, s.logf)
+	gate.after = s.lb.after
 	s.proxy = &httputil.ReverseProxy{
 		Transport: gate,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -161,6 +164,9 @@ var handledActions = map[string]string{
 	"DisableImageDeregistrationProtection": serviceEC2,
 	"DescribeImages":                       serviceEC2,
 	"DeregisterImage":                      serviceEC2,
+
+	"DescribeTargetHealth":   serviceELB,
+	"DescribeInstanceHealth": serviceELB,
 }
 
 func serviceOf(r *http.Request) string {
@@ -266,6 +272,19 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		}
 		writeASGResult(w, q.Action, result)
 		return
+	case serviceELB:
+		if q.Action == "DescribeTargetHealth" || q.Action == "DescribeInstanceHealth" {
+			answer, err := s.forward(r, q.Body)
+			if err != nil {
+				writeServiceError(w, q.Service, toAPIError(err))
+				return
+			}
+			if answer.Status == http.StatusOK {
+				answer.Body = s.lb.filter(q, answer.Body)
+			}
+			answer.write(w)
+			return
+		}
 	case serviceEC2:
 		forward := func(body []byte) (*capturedResponse, error) { return s.forward(r, body) }
 		switch q.Action {

@@ -51,7 +51,7 @@ func newPacer(min, max time.Duration) *pacer {
 // next returns the delay before the next poll, having seen r at now.
 func (p *pacer) next(now time.Time, r *types.InstanceRefresh) time.Duration {
 	d := p.base
-	p.base = min(2*p.base, p.max)
+	p.base = doubleUpTo(p.base, p.max)
 	if key := keyOf(r); key != p.lastKey {
 		earliest := p.prevPoll // the change happened after the previous poll
 		if earliest.IsZero() {
@@ -70,6 +70,15 @@ func (p *pacer) next(now time.Time, r *types.InstanceRefresh) time.Duration {
 	default:
 		return p.min
 	}
+}
+
+// doubleUpTo returns 2d, or limit when that is more: saturating, so that a
+// huge limit cannot overflow into a negative delay (back-to-back polls).
+func doubleUpTo(d, limit time.Duration) time.Duration {
+	if d >= limit/2 {
+		return limit
+	}
+	return 2 * d
 }
 
 // window is when the transition after the level r shows is due: from

@@ -92,3 +92,35 @@ func TestPacerLearnsTheBatchLengthWithoutAWarmup(t *testing.T) {
 		t.Errorf("delay %s, want 18s: aimed at 120s + 60s - 12s", d)
 	}
 }
+
+func TestPacerBackoffSaturates(t *testing.T) {
+	for _, max := range []time.Duration{time.Minute, MaxPollDelay, time.Duration(1<<63 - 1)} {
+		p := newPacer(5*time.Second, max)
+		prev := time.Duration(0)
+		for i := 0; i < 200; i++ {
+			d := p.next(t0.Add(time.Duration(i)*time.Second), &types.InstanceRefresh{Status: types.InstanceRefreshStatusPending})
+			if d < prev || d > max {
+				t.Fatalf("max %s: delay %d is %s after %s; the backoff must grow to the cap and stay there", max, i, d, prev)
+			}
+			prev = d
+		}
+		if prev != max {
+			t.Errorf("max %s: the backoff stopped at %s", max, prev)
+		}
+	}
+}
+
+func TestDoubleUpTo(t *testing.T) {
+	huge := time.Duration(1<<63 - 1)
+	for _, c := range []struct{ d, limit, want time.Duration }{
+		{5 * time.Second, time.Minute, 10 * time.Second},
+		{40 * time.Second, time.Minute, time.Minute},
+		{time.Minute, time.Minute, time.Minute},
+		{huge / 2, huge, huge},
+		{huge/2 + 1, huge, huge},
+	} {
+		if got := doubleUpTo(c.d, c.limit); got != c.want {
+			t.Errorf("doubleUpTo(%s, %s) = %s, want %s", c.d, c.limit, got, c.want)
+		}
+	}
+}

@@ -29,6 +29,27 @@ const (
 	// Describe. A fresh id can be missing for a moment (eventual
 	// consistency); minutes of absence mean something else is wrong.
 	DefaultNotFoundTimeout = 2 * time.Minute
+
+	// MaxPollDelay is the longest MinDelay or MaxDelay the waiter accepts.
+	// AWS fails a refresh that makes no progress for an hour, so polling
+	// less often than that would report such a failure hours late; the
+	// bound also keeps the pacer's arithmetic far from overflowing.
+	MaxPollDelay = time.Hour
+
+	// DescribeCallTimeout bounds one DescribeInstanceRefreshes call, the
+	// SDK's retries included. A connection that goes silent without closing
+	// would otherwise hold the poll, and with it the whole wait, forever.
+	// Five minutes let the retryer ride out a dozen throttled attempts at
+	// its 30-second backoff cap; a call slower than that is hung, and is
+	// abandoned for a fresh poll at the next delay.
+	DescribeCallTimeout = 5 * time.Minute
+
+	// lastPollTime is the time kept for the last poll before the deadline:
+	// the wait stops sleeping this long before it (or a tenth of a short
+	// wait before it), so that a refresh that ends just in time is seen and
+	// the wait still never overruns its deadline. A Describe call answers in
+	// well under a second; five allow a throttled retry or two.
+	lastPollTime = 5 * time.Second
 )
 
 // ErrWaitTimeout is returned when the maximum wait time passes before the
@@ -71,6 +92,12 @@ type InstanceRefreshCompleteWaiterOptions struct {
 	// before waiting fails with ErrNotFound. Default DefaultNotFoundTimeout.
 	NotFoundTimeout time.Duration
 
+	// Budget, if set, is waited on before every DescribeInstanceRefreshes
+	// call. Give every waiter that polls one account and region the same
+	// Budget (see Budgets): Auto Scaling throttles all of an account's calls
+	// in a region together. Nil polls without a shared limit.
+	Budget *Budget
+
 	// LogWaitAttempts logs every poll at DEBUG level.
 	LogWaitAttempts bool
 
@@ -87,10 +114,12 @@ type InstanceRefreshCompleteWaiterOptions struct {
 	Retryable func(ctx context.Context, refresh types.InstanceRefresh) (bool, error)
 
 	// sleep, now and jitter are replaced in tests so that hours of waiting
-	// take microseconds.
-	sleep  func(ctx context.Context, d time.Duration) error
-	now    func() time.Time
-	jitter func(d time.Duration) time.Duration
+	// take microseconds, and callTimeout so that a hung call is abandoned
+	// in milliseconds.
+	sleep       func(ctx context.Context, d time.Duration) error
+	now         func() time.Time
+	jitter      func(d time.Duration) time.Duration
+	callTimeout time.Duration
 }
 
 // DefaultRetryable keeps waiting while the refresh runs, succeeds on
@@ -124,6 +153,7 @@ func NewInstanceRefreshCompleteWaiter(client DescribeInstanceRefreshesAPIClient,
 		sleep:           smithytime.SleepWithContext,
 		now:             time.Now,
 		jitter:          defaultJitter,
+		callTimeout:     DescribeCallTimeout,
 	}
 	for _, fn := range optFns {
 		fn(&o)
@@ -141,6 +171,13 @@ func (w *InstanceRefreshCompleteWaiter) Wait(ctx context.Context, params *autosc
 // WaitForOutput is Wait that also returns the refresh as last seen, which
 // is non-nil whenever Describe returned it at least once, errors included:
 // a caller that times out or is cancelled needs it to decide what to do.
+//
+// The wait never outlasts maxWaitDur, even while a Describe call hangs: it
+// then ends with an error wrapping ErrWaitTimeout. When ctx ends instead,
+// the error wraps ctx.Err(), so a caller tells an interrupt from a timeout
+// by its own ctx.Err() and by errors.Is(err, ErrWaitTimeout). A call that
+// hangs for DescribeCallTimeout is abandoned and the refresh polled again
+// after the usual delay.
 func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, params *autoscaling.DescribeInstanceRefreshesInput, maxWaitDur time.Duration, optFns ...func(*InstanceRefreshCompleteWaiterOptions)) (*types.InstanceRefresh, error) {
 	if maxWaitDur <= 0 {
 		return nil, fmt.Errorf("maximum wait time for waiter must be greater than zero")
@@ -153,13 +190,18 @@ func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, param
 	for _, fn := range optFns {
 		fn(&o)
 	}
-	if o.MinDelay <= 0 || o.MaxDelay < o.MinDelay {
-		return nil, fmt.Errorf("waiting for instance refresh: need 0 < MinDelay <= MaxDelay, got %s and %s", o.MinDelay, o.MaxDelay)
+	if err := ValidatePollDelays(o.MinDelay, o.MaxDelay); err != nil {
+		return nil, fmt.Errorf("waiting for instance refresh: %w", err)
 	}
 	group, id := aws.ToString(params.AutoScalingGroupName), params.InstanceRefreshIds[0]
 
 	start := o.now()
 	deadline := start.Add(maxWaitDur)
+	timedOut := func(cause string) error {
+		return fmt.Errorf("Auto Scaling group (%s) instance refresh (%s): %w (%s)%s", group, id, ErrWaitTimeout, maxWaitDur, cause)
+	}
+	// The last poll gets lastPollTime, or a tenth of a short wait.
+	lead := min(lastPollTime, maxWaitDur/10)
 	var last *types.InstanceRefresh
 	var lastKey progressKey
 	pace := newPacer(o.MinDelay, o.MaxDelay)
@@ -168,16 +210,9 @@ func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, param
 		if o.LogWaitAttempts {
 			log.Printf("[DEBUG] polling Auto Scaling group (%s) instance refresh (%s): attempt %d", group, id, attempt)
 		}
-		r, err := Find(ctx, w.client, group, id, o.ClientOptions...)
+		r, err := w.poll(ctx, &o, group, id, deadline)
 		switch {
-		case errors.Is(err, ErrNotFound) && last == nil && o.now().Sub(start) < o.NotFoundTimeout:
-			// Not visible yet: poll again soon.
-		case err != nil:
-			if ctx.Err() != nil {
-				return last, fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s): %w", group, id, ctx.Err())
-			}
-			return last, err
-		default:
+		case err == nil:
 			last = r
 			if key := keyOf(r); attempt == 1 || key != lastKey {
 				if o.OnProgress != nil {
@@ -190,17 +225,91 @@ func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, param
 			if err != nil || !retry {
 				return last, err
 			}
+		case ctx.Err() != nil:
+			return last, fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s): %w", group, id, ctx.Err())
+		case errors.Is(err, errDeadline):
+			return last, timedOut(": the last poll did not answer in time")
+		case errors.Is(err, errCallTimeout):
+			log.Printf("[WARN] Auto Scaling group (%s) instance refresh (%s): %v; polling again", group, id, err)
+		case errors.Is(err, ErrNotFound) && last == nil && o.now().Sub(start) < o.NotFoundTimeout:
+			// Not visible yet: poll again soon.
+		default:
+			return last, err
 		}
 
 		remaining := deadline.Sub(o.now())
-		if remaining <= 0 {
-			return last, fmt.Errorf("Auto Scaling group (%s) instance refresh (%s): %w (%s)", group, id, ErrWaitTimeout, maxWaitDur)
+		if remaining <= lead {
+			return last, timedOut("")
 		}
-		d := min(o.jitter(delay), remaining)
+		d := o.jitter(delay)
+		if d <= 0 {
+			// A jitter function that misbehaves must not turn the wait
+			// into back-to-back polling.
+			d = o.MinDelay
+		}
+		d = min(d, remaining-lead)
 		if err := o.sleep(ctx, d); err != nil {
 			return last, fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s): %w", group, id, err)
 		}
 	}
+}
+
+var (
+	// errDeadline marks a poll cut short by the wait's deadline.
+	errDeadline = errors.New("wait deadline reached")
+	// errCallTimeout marks a Describe call abandoned after callTimeout.
+	errCallTimeout = errors.New("DescribeInstanceRefreshes did not answer")
+)
+
+// poll waits for the budget, then describes the refresh once. Both are
+// bounded by the wait's deadline, and the call by callTimeout as well. When
+// a bound (not ctx) cuts the poll short, the error wraps errDeadline or
+// errCallTimeout.
+func (w *InstanceRefreshCompleteWaiter) poll(ctx context.Context, o *InstanceRefreshCompleteWaiterOptions, group, id string, deadline time.Time) (*types.InstanceRefresh, error) {
+	remaining := deadline.Sub(o.now())
+	if remaining <= 0 {
+		return nil, errDeadline
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, remaining)
+	defer cancel()
+	if o.Budget != nil {
+		if err := o.Budget.Wait(waitCtx); err != nil {
+			if ctx.Err() == nil {
+				return nil, fmt.Errorf("waiting for the poll budget: %w", errDeadline)
+			}
+			return nil, err
+		}
+		if remaining = deadline.Sub(o.now()); remaining <= 0 {
+			return nil, errDeadline
+		}
+	}
+	bound, byDeadline := o.callTimeout, false
+	if remaining <= bound {
+		bound, byDeadline = remaining, true
+	}
+	callCtx, cancelCall := context.WithTimeout(waitCtx, bound)
+	defer cancelCall()
+	r, err := Find(callCtx, w.client, group, id, o.ClientOptions...)
+	if err != nil && ctx.Err() == nil && callCtx.Err() != nil {
+		if byDeadline || waitCtx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", errDeadline, err)
+		}
+		return nil, fmt.Errorf("%w within %s: %w", errCallTimeout, bound, err)
+	}
+	return r, err
+}
+
+// ValidatePollDelays reports whether the waiter accepts minDelay and
+// maxDelay as MinDelay and MaxDelay: 0 < minDelay <= maxDelay <=
+// MaxPollDelay.
+func ValidatePollDelays(minDelay, maxDelay time.Duration) error {
+	switch {
+	case minDelay <= 0 || maxDelay < minDelay:
+		return fmt.Errorf("poll delays: need 0 < minimum <= maximum, got %s and %s", minDelay, maxDelay)
+	case maxDelay > MaxPollDelay:
+		return fmt.Errorf("poll delays: the maximum must be at most %s, got %s", MaxPollDelay, maxDelay)
+	}
+	return nil
 }
 
 // progressKey is what a user watching a refresh would call a change.

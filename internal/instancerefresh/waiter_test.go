@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,8 +179,10 @@ func TestWaiterTimeout(t *testing.T) {
 	if out == nil || out.Status != "InProgress" {
 		t.Fatalf("want the last seen refresh with the timeout, got %v", out)
 	}
-	if waited := tl.clock.now.Sub(tl.start); waited != 45*time.Minute {
-		t.Errorf("waited %s, want exactly the 45m limit", waited)
+	// The last poll is made lastPollTime before the limit, so that it has
+	// time to answer within it.
+	if waited := tl.clock.now.Sub(tl.start); waited != 45*time.Minute-lastPollTime {
+		t.Errorf("waited %s, want the 45m limit less the last poll's %s", waited, lastPollTime)
 	}
 }
 
@@ -245,9 +248,23 @@ func TestWaiterRejectsBadArguments(t *testing.T) {
 	if err := w.Wait(context.Background(), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String("web")}, time.Hour); err == nil {
 		t.Error("params without a refresh id accepted")
 	}
-	bad := func(o *InstanceRefreshCompleteWaiterOptions) { o.MinDelay, o.MaxDelay = time.Minute, time.Second }
-	if err := w.Wait(context.Background(), params, time.Hour, bad); err == nil {
-		t.Error("MinDelay > MaxDelay accepted")
+	for _, d := range []struct {
+		name     string
+		min, max time.Duration
+	}{
+		{"MinDelay > MaxDelay", time.Minute, time.Second},
+		{"zero MinDelay", 0, time.Second},
+		{"negative MinDelay", -time.Second, time.Second},
+		{"MaxDelay above MaxPollDelay", time.Second, MaxPollDelay + 1},
+		{"absurd MaxDelay", time.Second, time.Duration(1<<63 - 1)},
+	} {
+		err := w.Wait(context.Background(), params, time.Hour, func(o *InstanceRefreshCompleteWaiterOptions) { o.MinDelay, o.MaxDelay = d.min, d.max })
+		if err == nil || !strings.Contains(err.Error(), "poll delays") {
+			t.Errorf("%s: err = %v, want a poll delay error", d.name, err)
+		}
+	}
+	if err := ValidatePollDelays(DefaultMinDelay, MaxPollDelay); err != nil {
+		t.Errorf("MaxPollDelay itself rejected: %v", err)
 	}
 }
 
@@ -257,5 +274,141 @@ func TestDefaultJitterStaysWithinAFifth(t *testing.T) {
 		if d < 8*time.Second || d > 12*time.Second {
 			t.Fatalf("jitter gave %s for 10s", d)
 		}
+	}
+}
+
+// hangingClient never answers until ctx ends, except for the calls that
+// answers lets through.
+type hangingClient struct {
+	calls   atomic.Int32
+	answers func(call int32) *types.InstanceRefresh // nil: hang
+}
+
+func (h *hangingClient) DescribeInstanceRefreshes(ctx context.Context, in *autoscaling.DescribeInstanceRefreshesInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeInstanceRefreshesOutput, error) {
+	n := h.calls.Add(1)
+	if h.answers != nil {
+		if r := h.answers(n); r != nil {
+			return &autoscaling.DescribeInstanceRefreshesOutput{InstanceRefreshes: []types.InstanceRefresh{*r}}, nil
+		}
+	}
+	<-ctx.Done()
+	// What the SDK returns for a cancelled call: the context's error,
+	// wrapped.
+	return nil, fmt.Errorf("operation error Auto Scaling: DescribeInstanceRefreshes, canceled: %w", ctx.Err())
+}
+
+func refreshIn(status types.InstanceRefreshStatus) *types.InstanceRefresh {
+	return &types.InstanceRefresh{AutoScalingGroupName: aws.String("web"), InstanceRefreshId: aws.String("r-1"), Status: status}
+}
+
+func newHangingWaiter(h *hangingClient, optFns ...func(*InstanceRefreshCompleteWaiterOptions)) (*InstanceRefreshCompleteWaiter, *fakeClock) {
+	c := &fakeClock{now: t0}
+	return NewInstanceRefreshCompleteWaiter(h, append([]func(*InstanceRefreshCompleteWaiterOptions){func(o *InstanceRefreshCompleteWaiterOptions) {
+		o.now, o.sleep = c.Now, c.Sleep
+		o.jitter = func(d time.Duration) time.Duration { return d }
+	}}, optFns...)...), c
+}
+
+func TestWaiterTimeoutHoldsWhileAPollHangs(t *testing.T) {
+	// The first poll answers; the second hangs past the deadline. The fake
+	// clock stands still during the hang, so only a real bound on the call
+	// can end it: the wait's 80ms deadline.
+	h := &hangingClient{answers: func(n int32) *types.InstanceRefresh {
+		if n == 1 {
+			return refreshIn("InProgress")
+		}
+		return nil
+	}}
+	w, _ := newHangingWaiter(h, func(o *InstanceRefreshCompleteWaiterOptions) { o.MinDelay = time.Millisecond })
+	start := time.Now()
+	out, err := w.WaitForOutput(context.Background(), params, 80*time.Millisecond)
+	if !errors.Is(err, ErrWaitTimeout) {
+		t.Fatalf("err = %v, want ErrWaitTimeout", err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v reads as a context error; a caller would take a timeout for an interrupt", err)
+	}
+	if out == nil || out.Status != "InProgress" {
+		t.Errorf("want the refresh last seen with the timeout, got %v", out)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a hung poll held an 80ms wait for %s", took)
+	}
+}
+
+func TestWaiterHangFromTheFirstPollTimesOut(t *testing.T) {
+	w, _ := newHangingWaiter(&hangingClient{})
+	_, err := w.WaitForOutput(context.Background(), params, 50*time.Millisecond)
+	if !errors.Is(err, ErrWaitTimeout) {
+		t.Fatalf("err = %v, want ErrWaitTimeout", err)
+	}
+}
+
+func TestWaiterCancelledWhileAPollHangs(t *testing.T) {
+	w, _ := newHangingWaiter(&hangingClient{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	_, err := w.WaitForOutput(ctx, params, time.Hour)
+	if !errors.Is(err, context.Canceled) || ctx.Err() == nil {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if errors.Is(err, ErrWaitTimeout) {
+		t.Errorf("err = %v reads as a timeout; a caller would take an interrupt for one", err)
+	}
+}
+
+func TestWaiterPollsAgainAfterAHungCall(t *testing.T) {
+	// The first call hangs until the per-call timeout; the second answers.
+	h := &hangingClient{answers: func(n int32) *types.InstanceRefresh {
+		if n == 1 {
+			return nil
+		}
+		return refreshIn("Successful")
+	}}
+	w, c := newHangingWaiter(h, func(o *InstanceRefreshCompleteWaiterOptions) { o.callTimeout = 20 * time.Millisecond })
+	out, err := w.WaitForOutput(context.Background(), params, time.Hour)
+	if err != nil || out.Status != "Successful" {
+		t.Fatalf("got %v, %v; want the refresh Successful on the poll after the hung one", out, err)
+	}
+	if n := h.calls.Load(); n != 2 {
+		t.Errorf("%d calls, want 2", n)
+	}
+	if len(c.sleeps) != 1 || c.sleeps[0] != DefaultMinDelay {
+		t.Errorf("sleeps %v, want one MinDelay between the hung poll and the next", c.sleeps)
+	}
+}
+
+func TestWaiterMisbehavingJitterCannotPollBackToBack(t *testing.T) {
+	tl := newTimeline(step{at: 0, status: "InProgress"}, step{at: 10 * time.Minute, status: "Successful"})
+	w := newTestWaiter(tl, func(o *InstanceRefreshCompleteWaiterOptions) {
+		o.jitter = func(time.Duration) time.Duration { return -time.Hour }
+	})
+	if err := w.Wait(context.Background(), params, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range tl.clock.sleeps {
+		if d < DefaultMinDelay {
+			t.Fatalf("slept %s, less than MinDelay", d)
+		}
+	}
+}
+
+func TestWaiterWaitsForTheBudget(t *testing.T) {
+	tl := newTimeline(step{at: 0, status: "InProgress"}, step{at: time.Minute, status: "Successful"})
+	b, err := NewBudget(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.now, b.sleep = tl.clock.Now, tl.clock.Sleep
+	// Someone else just spent the budget: the first poll waits a second.
+	if err := b.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := newTestWaiter(tl, func(o *InstanceRefreshCompleteWaiterOptions) { o.Budget = b })
+	if err := w.Wait(context.Background(), params, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.clock.sleeps) == 0 || tl.clock.sleeps[0] != time.Second {
+		t.Errorf("sleeps %v, want the first to be the budget's second", tl.clock.sleeps)
 	}
 }

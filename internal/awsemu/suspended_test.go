@@ -50,7 +50,7 @@ func loadBalanced(t *testing.T, s *Server, c clients, group string) (tgARN, clb 
 	}
 	clb = "clb" + strconv.FormatInt(nameSeq.Add(1), 10)
 	elb(t, s, elbVersion, url.Values{"Action": {"CreateLoadBalancer"}, "LoadBalancerName": {clb},
-		"AvailabilityZones.member.1": {"us-east-1a"},
+		"AvailabilityZones.member.1":  {"us-east-1a"},
 		"Listeners.member.1.Protocol": {"HTTP"}, "Listeners.member.1.LoadBalancerPort": {"80"}, "Listeners.member.1.InstancePort": {"80"}})
 	if _, err := c.asg.AttachLoadBalancerTargetGroups(ctxFor(t), &autoscaling.AttachLoadBalancerTargetGroupsInput{
 		AutoScalingGroupName: aws.String(group), TargetGroupARNs: []string{tg.ARN},

@@ -3,6 +3,7 @@ package instancerefresh
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,55 +70,79 @@ func (b prefTimeline) DescribeInstanceRefreshes(ctx context.Context, in *autosca
 	return out, err
 }
 
-// BenchmarkPolling compares this waiter with a fixed 30-second poll (what
-// deploy scripts commonly do) over the same simulated refreshes. It
-// reports, per refresh, how late each notices the end (s-late) and how many
-// DescribeInstanceRefreshes calls each makes (calls).
+// BenchmarkPolling compares this waiter with fixed 30-second and 15-second
+// polls (what deploy scripts and the most eager tools do) over the same
+// simulated refreshes. It reports, per refresh, how late each notices the
+// end (average, p50, p95 and max) and how many DescribeInstanceRefreshes
+// calls each makes.
 func BenchmarkPolling(b *testing.B) {
 	refreshes := shapes(200)
 	b.Run("waiter", func(b *testing.B) { benchWaiter(b, refreshes, DefaultMaxDelay) })
 	b.Run("waiter-max-30s", func(b *testing.B) { benchWaiter(b, refreshes, 30*time.Second) })
-	b.Run("fixed-30s", func(b *testing.B) {
-		var late time.Duration
-		var calls int
-		for i := 0; i < b.N; i++ {
-			late, calls = 0, 0
-			for _, s := range refreshes {
-				polls := int((s.end + 30*time.Second - 1) / (30 * time.Second)) // the first poll at or after the end
-				late += time.Duration(polls)*30*time.Second - s.end
-				calls += polls + 1
-			}
+	b.Run("fixed-30s", func(b *testing.B) { benchFixed(b, refreshes, 30*time.Second) })
+	b.Run("fixed-15s", func(b *testing.B) { benchFixed(b, refreshes, 15*time.Second) })
+}
+
+// benchFixed polls every period from the start: the first poll at or after
+// the end notices it.
+func benchFixed(b *testing.B, refreshes []shape, period time.Duration) {
+	var late []time.Duration
+	var calls int
+	for i := 0; i < b.N; i++ {
+		late, calls = late[:0], 0
+		for _, s := range refreshes {
+			polls := int((s.end + period - 1) / period)
+			late = append(late, time.Duration(polls)*period-s.end)
+			calls += polls + 1
 		}
-		report(b, late, calls, len(refreshes))
-	})
+	}
+	report(b, late, calls)
 }
 
 func benchWaiter(b *testing.B, refreshes []shape, maxDelay time.Duration) {
-	{
-		var late time.Duration
-		var calls int
-		for i := 0; i < b.N; i++ {
-			late, calls = 0, 0
-			for _, s := range refreshes {
-				tl := newTimeline(s.steps...)
-				w := NewInstanceRefreshCompleteWaiter(prefTimeline{tl, s.bake, s.warmup}, func(o *InstanceRefreshCompleteWaiterOptions) {
-					o.now, o.sleep = tl.clock.Now, tl.clock.Sleep
-					o.MaxDelay = maxDelay
-				})
-				if err := w.Wait(context.Background(), params, 24*time.Hour); err != nil {
-					b.Fatal(err)
-				}
-				late += tl.clock.now.Sub(tl.start) - s.end
-				calls += tl.calls
+	var late []time.Duration
+	var calls int
+	for i := 0; i < b.N; i++ {
+		late, calls = late[:0], 0
+		for _, s := range refreshes {
+			tl := newTimeline(s.steps...)
+			w := NewInstanceRefreshCompleteWaiter(prefTimeline{tl, s.bake, s.warmup}, func(o *InstanceRefreshCompleteWaiterOptions) {
+				o.now, o.sleep = tl.clock.Now, tl.clock.Sleep
+				o.MaxDelay = maxDelay
+			})
+			if err := w.Wait(context.Background(), params, 24*time.Hour); err != nil {
+				b.Fatal(err)
 			}
+			late = append(late, tl.clock.now.Sub(tl.start)-s.end)
+			calls += tl.calls
 		}
-		report(b, late, calls, len(refreshes))
 	}
+	report(b, late, calls)
 }
 
-func report(b *testing.B, late time.Duration, calls, n int) {
-	b.ReportMetric(late.Seconds()/float64(n), "s-late/refresh")
+func report(b *testing.B, late []time.Duration, calls int) {
+	n := len(late)
+	l := lateness(late)
+	b.ReportMetric(l.mean.Seconds(), "s-late/refresh")
+	b.ReportMetric(l.p95.Seconds(), "s-late-p95")
 	b.ReportMetric(float64(calls)/float64(n), "calls/refresh")
-	b.Logf("%d simulated refreshes: the end noticed %.1fs late on average, %.1f DescribeInstanceRefreshes calls each",
-		n, late.Seconds()/float64(n), float64(calls)/float64(n))
+	b.Logf("%d simulated refreshes: the end noticed %.1fs late on average (p50 %.1fs, p95 %.1fs, max %.1fs), %.1f DescribeInstanceRefreshes calls each",
+		n, l.mean.Seconds(), l.p50.Seconds(), l.p95.Seconds(), l.max.Seconds(), float64(calls)/float64(n))
+}
+
+// latenessStats summarises how late ends were noticed.
+type latenessStats struct{ mean, p50, p95, max time.Duration }
+
+func lateness(late []time.Duration) latenessStats {
+	if len(late) == 0 {
+		return latenessStats{}
+	}
+	sorted := slices.Clone(late)
+	slices.Sort(sorted)
+	var sum time.Duration
+	for _, d := range sorted {
+		sum += d
+	}
+	at := func(q float64) time.Duration { return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))] }
+	return latenessStats{mean: sum / time.Duration(len(sorted)), p50: at(0.50), p95: at(0.95), max: sorted[len(sorted)-1]}
 }

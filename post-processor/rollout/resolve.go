@@ -20,11 +20,6 @@ import (
 	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
-// blockingProcesses are the scaling processes a refresh needs: with Launch
-// or Terminate suspended it replaces nothing, and with InstanceRefresh
-// suspended it never progresses.
-var blockingProcesses = []string{"Launch", "Terminate", "InstanceRefresh"}
-
 // resolve reads everything a roll-out of ro needs and checks that it can
 // proceed. It changes nothing.
 func (r *roller) resolve(ctx context.Context, ro *rollout) error {
@@ -32,12 +27,17 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOperator(g); err != nil {
+		return err
+	}
 	if err := ro.readTemplate(g, r.cfg.CopyLaunchConfiguration); err != nil {
 		return err
 	}
-	if err := checkProcesses(g); err != nil {
+	warnings, err := checkProcesses(g, ro.region)
+	if err != nil {
 		return err
 	}
+	ro.warnings = append(ro.warnings, warnings...)
 	if err := r.checkInstances(g); err != nil {
 		return err
 	}
@@ -105,19 +105,144 @@ func (ro *rollout) readTemplate(g astypes.AutoScalingGroup, copyLaunchConfigurat
 	return nil
 }
 
-func checkProcesses(g astypes.AutoScalingGroup) error {
-	var suspended []string
-	for _, p := range g.SuspendedProcesses {
-		if slices.Contains(blockingProcesses, aws.ToString(p.ProcessName)) {
-			suspended = append(suspended, aws.ToString(p.ProcessName))
-		}
-	}
-	if len(suspended) == 0 {
+// checkOperator refuses a group that names an operator: only that service
+// principal may change it, so AWS would refuse the refresh, after the new
+// launch template versions exist. A Packer build calls AWS with IAM
+// credentials, never as a service principal, so any operator excludes it.
+func checkOperator(g astypes.AutoScalingGroup) error {
+	if g.Operator == nil || aws.ToString(g.Operator.Principal) == "" {
 		return nil
 	}
+	principal := aws.ToString(g.Operator.Principal)
+	return fmt.Errorf("Auto Scaling group (%s) is managed by operator %s: only that service principal may change the group, so AWS would refuse the instance refresh after the new launch template version was created; roll it out through the service behind %s, and take the group out of this post-processor's targets",
+		aws.ToString(g.AutoScalingGroupName), principal, principal)
+}
+
+// checkProcesses reads the group's suspended processes: those that make a
+// refresh fail silently are refused, the others that matter are returned
+// as warnings.
+func checkProcesses(g astypes.AutoScalingGroup, region string) ([]string, error) {
+	var suspended []string
+	for _, p := range g.SuspendedProcesses {
+		suspended = append(suspended, aws.ToString(p.ProcessName))
+	}
+	attached := attachedTraffic(g)
+	refused, warned := suspendedProcessEffects(suspended, attached)
 	name := aws.ToString(g.AutoScalingGroupName)
-	return fmt.Errorf("Auto Scaling group (%s) has suspended processes %s, so an instance refresh would not replace anything; resume them first (aws autoscaling resume-processes --auto-scaling-group-name %s --scaling-processes %s)",
-		name, strings.Join(suspended, ", "), name, strings.Join(suspended, " "))
+	if slices.Contains(suspended, "AddToLoadBalancer") && len(attached) == 0 {
+		log.Printf("[DEBUG] Auto Scaling group (%s): AddToLoadBalancer is suspended, and nothing is attached for replacements to join", name)
+	}
+	resume := func(ps []processEffect) string {
+		names := make([]string, len(ps))
+		for i, p := range ps {
+			names[i] = p.process
+		}
+		return fmt.Sprintf("aws autoscaling resume-processes --auto-scaling-group-name %s --scaling-processes %s --region %s", name, strings.Join(names, " "), region)
+	}
+	var warnings []string
+	for _, p := range warned {
+		warnings = append(warnings, fmt.Sprintf("process %s is suspended: %s; resume it unless that is what you want (%s)", p.process, p.effect, resume([]processEffect{p})))
+	}
+	if len(refused) == 0 {
+		return warnings, nil
+	}
+	// One clause per effect, naming every process that has it.
+	var names, effects []string
+	byEffect := map[string][]string{}
+	for _, p := range refused {
+		names = append(names, p.process)
+		if byEffect[p.effect] == nil {
+			effects = append(effects, p.effect)
+		}
+		byEffect[p.effect] = append(byEffect[p.effect], p.process)
+	}
+	clauses := make([]string, len(effects))
+	for i, e := range effects {
+		clauses[i] = "with " + strings.Join(byEffect[e], " or ") + " suspended, " + e
+	}
+	noun, pronoun := "processes", "them"
+	if len(names) == 1 {
+		noun, pronoun = "process", "it"
+	}
+	return nil, fmt.Errorf("Auto Scaling group (%s) has suspended %s %s: %s; resume %s first (%s)",
+		name, noun, strings.Join(names, ", "), strings.Join(clauses, "; "), pronoun, resume(refused))
+}
+
+// processEffect is what one suspended process does to a refresh.
+type processEffect struct{ process, effect string }
+
+// suspendedProcessEffects decides, for the suspended processes of a group
+// with the given load balancers and target groups attached, which make a
+// refresh fail silently (refused) and which only make it worse (warned),
+// each with its effect, in the order AWS lists processes.
+//
+// Refused: Launch and Terminate (nothing is replaced), InstanceRefresh (the
+// refresh never progresses), AddToLoadBalancer with something attached
+// (replacements never join it, not even after the process resumes: the
+// refresh ends Successful with no registered targets, an outage), and
+// HealthCheck (no instance is ever marked unhealthy, so a bad AMI rolls
+// across the whole fleet, the refresh ends Successful and auto rollback
+// never fires: the one failure this roll-out exists to catch goes unseen).
+//
+// Warned: ReplaceUnhealthy. Health checks still run, so a bad AMI still
+// fails the refresh (and rolls it back); what changes is that unhealthy
+// instances stay in the group instead of being replaced, so the refresh
+// stalls up to an hour before failing, with less healthy capacity
+// meanwhile. That is loud, not silent, and some suspend it on purpose to
+// inspect unhealthy instances.
+//
+// AddToLoadBalancer with nothing attached changes nothing for this refresh
+// and is left alone: refusing it would block groups that suspend it for
+// good reasons of their own.
+func suspendedProcessEffects(suspended []string, attached []string) (refused, warned []processEffect) {
+	has := map[string]bool{}
+	for _, p := range suspended {
+		has[p] = true
+	}
+	effects := []struct {
+		process string
+		refuse  bool
+		effect  string
+	}{
+		{"Launch", true, "an instance refresh would not replace anything"},
+		{"Terminate", true, "an instance refresh would not replace anything"},
+		{"HealthCheck", true, "no instance is ever marked unhealthy: an AMI that does not work would roll across the whole fleet, the refresh would end Successful and auto rollback would never fire"},
+		{"ReplaceUnhealthy", false, "instances marked unhealthy during the refresh stay in the group instead of being replaced, so a bad AMI stalls the refresh for up to an hour before it fails, with fewer healthy instances meanwhile"},
+		{"AddToLoadBalancer", true, fmt.Sprintf("replacements never join its load balancers and target groups (%s), not even once the process resumes: the refresh would end with no registered targets, an outage, while every instance reports healthy", strings.Join(attached, ", "))},
+		{"InstanceRefresh", true, "an instance refresh would stay paused and never replace anything"},
+	}
+	for _, e := range effects {
+		switch {
+		case !has[e.process]:
+		case e.process == "AddToLoadBalancer" && len(attached) == 0:
+		case e.refuse:
+			refused = append(refused, processEffect{e.process, e.effect})
+		default:
+			warned = append(warned, processEffect{e.process, e.effect})
+		}
+	}
+	return refused, warned
+}
+
+// attachedTraffic names the load balancers, target groups and other
+// traffic sources attached to the group, each once.
+func attachedTraffic(g astypes.AutoScalingGroup) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, n := range g.LoadBalancerNames {
+		add(n)
+	}
+	for _, arn := range g.TargetGroupARNs {
+		add(arn)
+	}
+	for _, t := range g.TrafficSources {
+		add(aws.ToString(t.Identifier))
+	}
+	return out
 }
 
 // checkInstances refuses refreshes that AWS would start but that would
@@ -127,9 +252,9 @@ func checkProcesses(g astypes.AutoScalingGroup) error {
 func (r *roller) checkInstances(g astypes.AutoScalingGroup) error {
 	name := aws.ToString(g.AutoScalingGroupName)
 	ir := r.cfg.InstanceRefresh
-	if aws.ToInt32(g.DesiredCapacity) == 1 && *ir.MaxHealthyPercentage <= 100 {
-		return fmt.Errorf("Auto Scaling group (%s) has one instance and instance_refresh.max_healthy_percentage is %d: it would be terminated before its replacement is healthy (an outage); set max_healthy_percentage above 100 (the default, 110, launches the replacement first)",
-			name, *ir.MaxHealthyPercentage)
+	if oneInstanceOutage(aws.ToInt32(g.DesiredCapacity), *ir.MinHealthyPercentage, *ir.MaxHealthyPercentage) {
+		return fmt.Errorf("Auto Scaling group (%s) has one instance and instance_refresh.max_healthy_percentage is %d with min_healthy_percentage %d: it may be terminated before its replacement is healthy (an outage); set max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (AWS then launches the replacement first)",
+			name, *ir.MaxHealthyPercentage, *ir.MinHealthyPercentage)
 	}
 	var standby, protected []string
 	for _, i := range g.Instances {
@@ -149,6 +274,20 @@ func (r *roller) checkInstances(g astypes.AutoScalingGroup) error {
 			name, strings.Join(protected, ", "))
 	}
 	return nil
+}
+
+// oneInstanceOutage reports whether a refresh of a group of desired
+// instances with these healthy percentages can leave it with none in
+// service. Above 100, the maximum leaves room to launch the replacement
+// first. At exactly 100 with a minimum of 100, the two bounds cannot both
+// hold while one instance is replaced, and an explicit maximum of 100 (we
+// always send it) makes AWS launch before terminating. With a lower
+// minimum AWS may meet both bounds by terminating first.
+func oneInstanceOutage(desired int32, minHealthy, maxHealthy int) bool {
+	if desired != 1 || maxHealthy > 100 {
+		return false
+	}
+	return minHealthy < 100
 }
 
 // groupWarmup is the warm-up AWS would use for the group: its default
@@ -339,7 +478,10 @@ func (r *roller) findActive(ctx context.Context, ro *rollout) error {
 	if err != nil {
 		return err
 	}
-	if ours {
+	// A refresh of this AMI that is being cancelled or rolled back is on
+	// its way away from it: someone decided against it, and following it
+	// would report its end as this build's. It is someone else's here.
+	if ours && adoptable(active.Status) {
 		ro.adopted = active
 		return nil
 	}
@@ -348,6 +490,16 @@ func (r *roller) findActive(ctx context.Context, ro *rollout) error {
 		return foreignRefreshError(ro, active)
 	}
 	return nil
+}
+
+// adoptable reports whether a running refresh in status s is still
+// heading for its desired configuration.
+func adoptable(s astypes.InstanceRefreshStatus) bool {
+	switch s {
+	case astypes.InstanceRefreshStatusPending, astypes.InstanceRefreshStatusInProgress, astypes.InstanceRefreshStatusBaking:
+		return true
+	}
+	return false
 }
 
 func foreignRefreshError(ro *rollout, active *astypes.InstanceRefresh) error {

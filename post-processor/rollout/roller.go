@@ -39,6 +39,12 @@ type rollout struct {
 	warmup    time.Duration
 	adopted   *astypes.InstanceRefresh // a running refresh of ours
 	foreign   *astypes.InstanceRefresh // a running refresh of someone else's
+	// upToDate, when resolve sets it, says why the group needs no refresh
+	// at all (every instance already runs the AMI where AWS cannot skip
+	// matching instances itself, as for launch configurations).
+	upToDate string
+	// warnings are what resolve found worth telling but not worth refusing.
+	warnings []string
 
 	// From the later steps.
 	startAttempted bool

@@ -78,13 +78,15 @@ func rewriteXML(body []byte, edit func(t xmlToken) []splice) []byte {
 
 // rewriteInstanceTemplates rewrites the LaunchTemplateId, LaunchTemplateName
 // and Version of each instance entry (a member of Instances or of
-// AutoScalingInstances) whose origin lookup knows. Everything else in the
+// AutoScalingInstances) whose origin lookup knows, and adds the ImageId of
+// those launched with an override's ImageId. Everything else in the
 // body is kept byte for byte, so the answer stays moto's in every other
 // respect. A body that cannot be parsed is returned unchanged.
 func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origin, bool)) []byte {
 	var (
 		current  origin
 		known    bool
+		hasImage bool
 		instance = -1 // depth of the instance entry being read, -1 outside one
 	)
 	return rewriteXML(body, func(x xmlToken) []splice {
@@ -92,11 +94,21 @@ func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origi
 		switch t := x.tok.(type) {
 		case xml.StartElement:
 			if instance < 0 && n >= 2 && x.path[n-1] == "member" && (x.path[n-2] == "Instances" || x.path[n-2] == "AutoScalingInstances") {
-				instance, known = n, false
+				instance, known, hasImage = n, false, false
+			}
+			if instance >= 0 && n == instance+1 && t.Name.Local == "ImageId" {
+				hasImage = true
 			}
 		case xml.EndElement:
 			if n <= instance {
+				ended := n == instance
 				instance = -1
+				// AWS reports ImageId for "Instances launched with AMI
+				// overrides" (the SDK's doc of Instance.ImageId); moto never
+				// does.
+				if ended && known && current.FromOverride && !hasImage && current.ImageID != "" {
+					return []splice{{start: x.start, end: x.start, text: "<ImageId>" + xmlEscape(current.ImageID) + "</ImageId>"}}
+				}
 			}
 		case xml.CharData:
 			if instance < 0 || n < 2 {

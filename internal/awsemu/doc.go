@@ -27,10 +27,28 @@
 //   - DefaultInstanceWarmup is accepted but dropped: the emulator keeps it
 //     for the InstanceWarmup default.
 //   - Mixed instances policies launch the template's instance type, not the
-//     overrides: replacements use the first override.
+//     overrides: replacements use the first override, with its ImageId when
+//     it has one (AWS: the override's ImageId is "The ID of the Amazon
+//     Machine Image (AMI) to use for instances launched with this
+//     override"). moto keeps override ImageIds through Create and
+//     UpdateAutoScalingGroup and reports them, so a refresh's desired
+//     overrides reach the group when it succeeds; but moto's own launches
+//     (scale-out) use the template's AMI. Instances the emulator launched
+//     from an override ImageId report ImageId in DescribeAutoScalingGroups
+//     and DescribeAutoScalingInstances, as AWS does for "Instances launched
+//     with AMI overrides".
 //   - moto cannot replace a root volume: the ReplaceRootVolume strategy is
-//     validated as AWS does and then carried out like Rolling (new instance
-//     ids).
+//     validated as AWS documents it (refresh_api.go) and then carried out
+//     like Rolling (new instance ids). moto reports a single root volume for
+//     every AMI, so the emulator counts the EBS volumes RegisterImage gave
+//     an AMI itself.
+//   - Suspended processes are stored and reported but have no effect:
+//     AddToLoadBalancer, HealthCheck and ReplaceUnhealthy are emulated
+//     (suspended.go). Launch, Terminate and InstanceRefresh do not pause a
+//     refresh yet.
+//   - moto's threaded server is not safe under concurrent mutation (a read
+//     racing terminations can answer HTTP 500 with broken XML): every
+//     request to moto is serialized (motogate.go).
 //   - CloudWatch alarms work (over the Query protocol) and are watched for
 //     an AlarmSpecification.
 //   - No AMI deregistration protection (Enable/DisableImageDeregistrationProtection
@@ -42,7 +60,8 @@
 // query.go (Query protocol and XML), refresh*.go (instance refresh),
 // asgview.go (per-instance launch template versions in describe answers),
 // launchtemplates.go (CreateLaunchTemplateVersion), imageprotection.go (AMI
-// deregistration protection), faults.go and calls.go
+// deregistration protection), suspended.go (suspended processes),
+// motogate.go (serialized access to moto), faults.go and calls.go
 // (fault injection and call log), control.go (the /_emu/ API), clock.go
 // (emulated time).
 package awsemu

@@ -263,7 +263,22 @@ type launchSpec struct {
 	Template     *templateRef
 	Mixed        bool   // from a MixedInstancesPolicy
 	InstanceType string // a mixed policy's first override: the type AWS prefers under "prioritized"
-	LaunchConfig *asgtypes.LaunchConfiguration
+	// OverrideImages are the ImageIds of a mixed policy's overrides, in
+	// order, "" for an override without one. AWS: an override's ImageId is
+	// "The ID of the Amazon Machine Image (AMI) to use for instances
+	// launched with this override", so it takes precedence over the
+	// template's AMI.
+	OverrideImages []string
+	LaunchConfig   *asgtypes.LaunchConfiguration
+}
+
+// overrideImage is the ImageId of the override replacements launch from
+// (the first), or "".
+func (s launchSpec) overrideImage() string {
+	if len(s.OverrideImages) == 0 {
+		return ""
+	}
+	return s.OverrideImages[0]
 }
 
 func (s launchSpec) String() string {
@@ -278,6 +293,8 @@ func (s launchSpec) String() string {
 
 func (s launchSpec) imageID() string {
 	switch {
+	case s.overrideImage() != "":
+		return s.overrideImage()
 	case s.Template != nil:
 		return s.Template.ImageID
 	case s.LaunchConfig != nil:
@@ -305,6 +322,9 @@ func (c *motoClients) specFromGroup(ctx context.Context, g *asgtypes.AutoScaling
 		}
 		if len(mlt.Overrides) > 0 {
 			spec.InstanceType = aws.ToString(mlt.Overrides[0].InstanceType)
+		}
+		for _, o := range mlt.Overrides {
+			spec.OverrideImages = append(spec.OverrideImages, aws.ToString(o.ImageId))
 		}
 		return spec, nil
 	case aws.ToString(g.LaunchConfigurationName) != "":
@@ -344,7 +364,11 @@ func (c *motoClients) specFromDesired(ctx context.Context, desired url.Values) (
 	if err != nil {
 		return launchSpec{}, err
 	}
-	return launchSpec{Template: &ref, Mixed: true, InstanceType: desired.Get(p + "Overrides.member.1.InstanceType")}, nil
+	spec := launchSpec{Template: &ref, Mixed: true, InstanceType: desired.Get(p + "Overrides.member.1.InstanceType")}
+	for n := 1; hasPrefix(desired, p+"Overrides.member."+strconv.Itoa(n)+"."); n++ {
+		spec.OverrideImages = append(spec.OverrideImages, desired.Get(p+"Overrides.member."+strconv.Itoa(n)+".ImageId"))
+	}
+	return spec, nil
 }
 
 func hasPrefix(form url.Values, prefix string) bool {
@@ -375,6 +399,9 @@ func (c *motoClients) runInstance(ctx context.Context, spec launchSpec, where pl
 		}
 		if spec.InstanceType != "" {
 			in.InstanceType = ec2types.InstanceType(spec.InstanceType)
+		}
+		if img := spec.overrideImage(); img != "" {
+			in.ImageId = aws.String(img) // the override's AMI wins over the template's
 		}
 	case spec.LaunchConfig != nil:
 		lc := spec.LaunchConfig
@@ -431,6 +458,32 @@ func (c *motoClients) imageTags(ctx context.Context, imageID string) (map[string
 		}
 	}
 	return tags, nil
+}
+
+// ebsVolumes returns how many EBS volumes an AMI's block device mappings
+// hold, and whether the AMI exists.
+func (c *motoClients) ebsVolumes(ctx context.Context, imageID string) (int, bool, error) {
+	out, err := c.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+	if err != nil {
+		var se smithy.APIError
+		if errors.As(err, &se) && strings.HasPrefix(se.ErrorCode(), "InvalidAMIID") {
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("describing image %s: %w", imageID, err)
+	}
+	for _, img := range out.Images {
+		if aws.ToString(img.ImageId) != imageID {
+			continue
+		}
+		n := 0
+		for _, m := range img.BlockDeviceMappings {
+			if m.Ebs != nil {
+				n++
+			}
+		}
+		return n, true, nil
+	}
+	return 0, false, nil
 }
 
 // describeInstances returns the EC2 view of the given instances by id.

@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"math"
 	"net/url"
@@ -151,6 +152,10 @@ type origin struct {
 	TemplateName string
 	Number       int64
 	ImageID      string
+	// FromOverride is set when the instance was launched with an override's
+	// ImageId: AWS then reports the instance's ImageId in
+	// DescribeAutoScalingGroups and DescribeAutoScalingInstances.
+	FromOverride bool
 }
 
 // activity is a scaling activity, as DescribeScalingActivities reports it.
@@ -194,6 +199,10 @@ type engine struct {
 	// reported replaces the status DescribeInstanceRefreshes reports for a
 	// group's refreshes, by group name; see SetReportedStatus.
 	reported map[string]reportedStatus
+	// volumes counts the EBS volumes of AMIs registered through the
+	// emulator, by region + "/" + image id: moto reports one root volume
+	// for every AMI, whatever RegisterImage gave it.
+	volumes map[string]int
 }
 
 // reportedStatus is a status DescribeInstanceRefreshes reports instead of
@@ -213,6 +222,7 @@ func newEngine(c *clock, m *motoAPI, logf func(string, ...any)) *engine {
 		unhealthy:  map[string]bool{},
 		warmups:    map[groupKey]int{},
 		reported:   map[string]reportedStatus{},
+		volumes:    map[string]int{},
 	}
 }
 
@@ -354,7 +364,8 @@ func (e *engine) recordOrigin(region, id string, spec launchSpec, imageID string
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.origins[region+"/"+id] = origin{TemplateID: spec.Template.ID, TemplateName: spec.Template.Name, Number: spec.Template.Number, ImageID: imageID}
+	e.origins[region+"/"+id] = origin{TemplateID: spec.Template.ID, TemplateName: spec.Template.Name, Number: spec.Template.Number, ImageID: imageID,
+		FromOverride: spec.overrideImage() != ""}
 }
 
 // originOf returns what the emulator knows about an instance it launched.
@@ -505,4 +516,34 @@ func (e *engine) clearReportedStatuses() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.reported = map[string]reportedStatus{}
+}
+
+// recordImageVolumes keeps the number of EBS volumes a RegisterImage request
+// gave the AMI it registered.
+func (e *engine) recordImageVolumes(region string, form url.Values, answer []byte) {
+	devices := map[string]bool{}
+	for k := range form {
+		if rest, ok := strings.CutPrefix(k, "BlockDeviceMapping."); ok {
+			if n, field, ok := strings.Cut(rest, "."); ok && strings.HasPrefix(field, "Ebs") {
+				devices[n] = true
+			}
+		}
+	}
+	var doc struct {
+		ImageID string `xml:"imageId"`
+	}
+	if xml.Unmarshal(answer, &doc) != nil || doc.ImageID == "" || len(devices) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.volumes[region+"/"+doc.ImageID] = len(devices)
+}
+
+// imageVolumes returns the recorded number of EBS volumes of an AMI.
+func (e *engine) imageVolumes(region, imageID string) (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, ok := e.volumes[region+"/"+imageID]
+	return n, ok
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,8 +78,10 @@ func (e *engine) startInstanceRefresh(ctx context.Context, q *queryRequest) (*xm
 		}
 		desiredSpec = &spec
 	}
-	if strategy == "ReplaceRootVolume" && !original.Mixed && (desiredSpec == nil || !desiredSpec.Mixed) {
-		return nil, validationError("The ReplaceRootVolume strategy is only supported for Auto Scaling groups that use a mixed instances policy.")
+	if strategy == "ReplaceRootVolume" {
+		if aerr := e.replaceRootVolumeBlocker(ctx, mc, q.Region, original, desiredSpec); aerr != nil {
+			return nil, aerr
+		}
 	}
 	if prefs.AutoRollback {
 		if why := rollbackBlocker(desired, desiredSpec, original); why != "" {
@@ -254,12 +257,64 @@ func (e *engine) matches(region string, inst ec2types.Instance, want, group laun
 	if want.Template == nil {
 		return false
 	}
+	if want.overrideImage() != "" {
+		// AWS: "When skip matching is enabled, Auto Scaling compares each
+		// instance's current AMI ID against the AMI IDs in your desired
+		// configuration."
+		return slices.Contains(want.OverrideImages, aws.ToString(inst.ImageId))
+	}
 	if o, ok := e.originOf(region, aws.ToString(inst.InstanceId)); ok {
 		return o.TemplateID == want.Template.ID && o.Number == want.Template.Number
 	}
 	gt := group.Template
 	return gt != nil && aws.ToString(inst.ImageId) == gt.ImageID &&
 		gt.ID == want.Template.ID && gt.Number == want.Template.Number
+}
+
+// replaceRootVolumeBlocker checks the requirements AWS lists for the
+// ReplaceRootVolume strategy ("Replace root volumes during instance
+// refresh", Amazon EC2 Auto Scaling User Guide):
+//
+//   - "Your Auto Scaling group must use a mixed instances policy"
+//   - "All overrides in the mixed instances policy must specify an ImageId"
+//   - "AMIs must contain only a single root volume"
+//   - "You must start the instance refresh with a desired configuration
+//     having a mixed instances policy containing ImageId overrides."
+//
+// "All instances must match the group's launch template configuration" is
+// not checked: moto does not record what an instance was launched from.
+func (e *engine) replaceRootVolumeBlocker(ctx context.Context, mc *motoClients, region string, original launchSpec, desired *launchSpec) *apiError {
+	switch {
+	case !original.Mixed:
+		return validationError("The ReplaceRootVolume strategy is only supported for Auto Scaling groups that use a mixed instances policy.")
+	case desired == nil || !desired.Mixed:
+		return validationError("The ReplaceRootVolume strategy requires a desired configuration with a mixed instances policy whose overrides specify an ImageId.")
+	case len(desired.OverrideImages) == 0:
+		return validationError("The ReplaceRootVolume strategy requires a desired mixed instances policy with overrides, each specifying an ImageId.")
+	}
+	seen := map[string]bool{}
+	for i, img := range desired.OverrideImages {
+		if img == "" {
+			return validationError("The ReplaceRootVolume strategy requires an ImageId in every override of the mixed instances policy; override %d has none.", i+1)
+		}
+		if seen[img] {
+			continue
+		}
+		seen[img] = true
+		n, found, err := mc.ebsVolumes(ctx, img)
+		if recorded, ok := e.imageVolumes(region, img); ok && found {
+			n = recorded
+		}
+		switch {
+		case err != nil:
+			return toAPIError(err)
+		case !found:
+			return validationError("The AMI %s of override %d does not exist.", img, i+1)
+		case n != 1:
+			return validationError("The AMI %s of override %d has %d EBS volumes. The ReplaceRootVolume strategy supports only AMIs with a single root volume.", img, i+1, n)
+		}
+	}
+	return nil
 }
 
 // rollbackBlocker says why a refresh could not be rolled back, or "". AWS

@@ -164,6 +164,7 @@ var handledActions = map[string]string{
 	"DisableImageDeregistrationProtection": serviceEC2,
 	"DescribeImages":                       serviceEC2,
 	"DeregisterImage":                      serviceEC2,
+	"RegisterImage":                        serviceEC2,
 
 	"DescribeTargetHealth":   serviceELB,
 	"DescribeInstanceHealth": serviceELB,
@@ -315,6 +316,17 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			if aerr != nil {
 				writeEC2Error(w, aerr)
 				return
+			}
+			answer.write(w)
+			return
+		case "RegisterImage":
+			answer, err := s.forward(r, q.Body)
+			if err != nil {
+				writeEC2Error(w, toAPIError(err))
+				return
+			}
+			if answer.Status == http.StatusOK {
+				s.engine.recordImageVolumes(q.Region, q.Form, answer.Body)
 			}
 			answer.write(w)
 			return

@@ -27,7 +27,8 @@ type fakeAWS struct {
 	versions map[string]map[int64]string // template id -> version -> AMI
 	defaults map[string]int64            // template id -> $Default
 	images   map[string]ec2types.ImageState
-	arch     map[string]ec2types.ArchitectureValues // x86_64 when missing
+	arch     map[string]ec2types.ArchitectureValues   // x86_64 when missing
+	devices  map[string][]ec2types.BlockDeviceMapping // an image's block device mappings
 	tokens   map[string]int64
 
 	refreshes []*astypes.InstanceRefresh // newest first
@@ -182,7 +183,7 @@ func (f *fakeAWS) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput,
 			if arch == "" {
 				arch = ec2types.ArchitectureValuesX8664
 			}
-			out.Images = append(out.Images, ec2types.Image{ImageId: aws.String(id), State: s, Architecture: arch})
+			out.Images = append(out.Images, ec2types.Image{ImageId: aws.String(id), State: s, Architecture: arch, BlockDeviceMappings: f.devices[id]})
 		}
 	}
 	return out, nil

@@ -133,7 +133,8 @@ func (ro *rollout) target() string {
 
 // desiredConfiguration names the new numbered version the way the group
 // names its template: directly, or inside a copy of its mixed instances
-// policy with everything else kept.
+// policy with everything else kept, except that every override carrying an
+// ImageId gets the new AMI (an override's ImageId wins over its template's).
 func desiredConfiguration(ro *rollout) *astypes.DesiredConfiguration {
 	spec := &astypes.LaunchTemplateSpecification{
 		LaunchTemplateId: aws.String(ro.templateID),
@@ -146,6 +147,7 @@ func desiredConfiguration(ro *rollout) *astypes.DesiredConfiguration {
 	lt := *mixed.LaunchTemplate
 	lt.LaunchTemplateSpecification = spec
 	lt.Overrides = slices.Clone(lt.Overrides)
+	withOverrideImages(lt.Overrides, ro.imageID)
 	for _, tu := range ro.overrides {
 		lt.Overrides[tu.override].LaunchTemplateSpecification = &astypes.LaunchTemplateSpecification{
 			LaunchTemplateId: aws.String(tu.templateID),

@@ -41,6 +41,11 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	if err := r.checkInstances(g); err != nil {
 		return err
 	}
+	if *r.cfg.InstanceRefresh.AutoRollback {
+		if err := checkOverrideRollback(ro); err != nil {
+			return err
+		}
+	}
 	ro.warmup = groupWarmup(g)
 
 	if ro.lc != nil {
@@ -347,6 +352,19 @@ func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUs
 	return nil
 }
 
+// checkOverrideRollback refuses, as resolveVersion does for a template,
+// an override whose ImageId is an SSM parameter: AWS cannot roll back to
+// one.
+func checkOverrideRollback(ro *rollout) error {
+	for _, o := range overrideImageSources(ro.mixed) {
+		if strings.HasPrefix(o.image, "resolve:ssm:") {
+			return fmt.Errorf("Auto Scaling group (%s) launches %s with the SSM parameter %s as its image, and AWS cannot roll back to one: set the override's ImageId to an AMI id, or set instance_refresh.auto_rollback = false",
+				ro.group, o.what, o.image)
+		}
+	}
+	return nil
+}
+
 // checkImage checks that the AMI exists and is available in the group's
 // region (and account).
 func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
@@ -362,6 +380,12 @@ func (r *roller) checkImage(ctx context.Context, ro *rollout) error {
 	}
 	if err := r.checkArchitectures(ctx, ro, img.Architecture); err != nil {
 		return err
+	}
+	if r.cfg.InstanceRefresh.Strategy == string(astypes.RefreshStrategyReplaceRootVolume) {
+		if problems := replaceRootVolumeProblems(ro.mixed, img); len(problems) > 0 {
+			return fmt.Errorf("Auto Scaling group (%s) cannot be refreshed with instance_refresh.strategy = \"ReplaceRootVolume\": %s; AWS would refuse the refresh after the new launch template version was created; fix these, or use strategy \"Rolling\"",
+				ro.group, strings.Join(problems, "; "))
+		}
 	}
 	if p := aws.ToString(img.DeregistrationProtection); p == "" || p == "disabled" {
 		r.warnDeregistration(ro)
@@ -418,20 +442,13 @@ type imageKey struct {
 	id      string
 }
 
-// checkArchitectures refuses a template whose current AMI has another
-// architecture than the new one: its instances would fail to launch. An
-// artifact has one AMI per region, so a mixed instances policy with, say,
-// an arm64 override template cannot be rolled from an x86_64 build.
+// checkArchitectures refuses a template or an override whose current AMI
+// has another architecture than the new one: its instances would fail to
+// launch. An artifact has one AMI per region, so a mixed instances policy
+// with, say, an arm64 override template or override ImageId cannot be
+// rolled from an x86_64 build.
 func (r *roller) checkArchitectures(ctx context.Context, ro *rollout, arch ec2types.ArchitectureValues) error {
-	type source struct{ what, image string }
-	var sources []source
-	for _, tu := range ro.templates() {
-		sources = append(sources, source{"launch template " + tu.templateID, tu.sourceImage})
-	}
-	if ro.lc != nil {
-		sources = []source{{"launch configuration " + ro.lc.name, ro.lc.sourceImage}}
-	}
-	for _, src := range sources {
+	for _, src := range ro.launchedImages() {
 		if src.image == "" || src.image == ro.imageID || strings.HasPrefix(src.image, "resolve:ssm:") {
 			continue
 		}
@@ -518,6 +535,15 @@ func (r *roller) isOurs(ctx context.Context, ro *rollout, refresh *astypes.Insta
 	spec := desiredSpec(refresh.DesiredConfiguration)
 	if spec == nil || !ro.sameTemplate(*spec) {
 		return false, nil
+	}
+	if dc := refresh.DesiredConfiguration; dc.MixedInstancesPolicy != nil {
+		// A refresh that leaves an override on another AMI does not do
+		// what ours would.
+		for _, o := range overrideImageSources(dc.MixedInstancesPolicy) {
+			if o.image != ro.imageID {
+				return false, nil
+			}
+		}
 	}
 	version, err := strconv.ParseInt(aws.ToString(spec.Version), 10, 64)
 	if err != nil {

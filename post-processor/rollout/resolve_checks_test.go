@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
@@ -195,5 +196,216 @@ func TestOperatorIsRefused(t *testing.T) {
 	f.groups["web"] = g
 	if _, err := resolveOnly(t, f, nil); err != nil {
 		t.Errorf("an operator without a principal names nobody: %v", err)
+	}
+}
+
+// imageOverrideGroup is a mixed instances group whose c7i override carries
+// its own ImageId, ami-old9, and whose m7i override launches the template's
+// AMI.
+func imageOverrideGroup(f *fakeAWS) {
+	g := f.groups["web"]
+	g.MixedInstancesPolicy = &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{
+		LaunchTemplateSpecification: g.LaunchTemplate,
+		Overrides: []astypes.LaunchTemplateOverrides{
+			{InstanceType: aws.String("c7i.large"), ImageId: aws.String("ami-old9")},
+			{InstanceType: aws.String("m7i.large")},
+		},
+	}}
+	g.LaunchTemplate = nil
+	f.groups["web"] = g
+	f.images["ami-old9"], f.images["ami-old3"] = ec2types.ImageStateAvailable, ec2types.ImageStateAvailable
+}
+
+func TestOverrideImageIdsGetTheNewAMI(t *testing.T) {
+	f := newFakeAWS()
+	imageOverrideGroup(f)
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	o := f.started[0].DesiredConfiguration.MixedInstancesPolicy.LaunchTemplate.Overrides
+	if got := aws.ToString(o[0].ImageId); got != "ami-new" {
+		t.Errorf("override 1 ImageId %q, want ami-new: the group would keep launching ami-old9", got)
+	}
+	if o[1].ImageId != nil {
+		t.Errorf("override 2 got ImageId %q; it launches its template's AMI", aws.ToString(o[1].ImageId))
+	}
+	if got := aws.ToString(f.groups["web"].MixedInstancesPolicy.LaunchTemplate.Overrides[0].ImageId); got != "ami-old9" {
+		t.Errorf("the group's own policy was modified (ImageId %s)", got)
+	}
+}
+
+func TestOverrideImageStillOldWhenTheTemplateHasTheAMI(t *testing.T) {
+	// The template already carries the AMI (a re-run, or someone else's
+	// version): an override still on another AMI must still be refreshed.
+	f := newFakeAWS()
+	imageOverrideGroup(f)
+	f.versions["lt-1"][3] = "ami-new"
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.started) != 1 {
+		t.Fatalf("%d refreshes started, want 1", len(f.started))
+	}
+	lt := f.started[0].DesiredConfiguration.MixedInstancesPolicy.LaunchTemplate
+	if aws.ToString(lt.LaunchTemplateSpecification.Version) != "3" || aws.ToString(lt.Overrides[0].ImageId) != "ami-new" {
+		t.Errorf("want version 3 as it is and override 1 on ami-new, got version %s, ImageId %s", aws.ToString(lt.LaunchTemplateSpecification.Version), aws.ToString(lt.Overrides[0].ImageId))
+	}
+}
+
+func TestRefreshLeavingAnOverrideOnAnotherAMIIsNotAdopted(t *testing.T) {
+	// Version 4 of lt-1 has our AMI, but the running refresh keeps override
+	// 1 on ami-old9: it is not what this build would start.
+	f := newFakeAWS()
+	imageOverrideGroup(f)
+	f.versions["lt-1"][4] = "ami-new"
+	desired := *f.groups["web"].MixedInstancesPolicy
+	lt := *desired.LaunchTemplate
+	lt.LaunchTemplateSpecification = &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String("lt-1"), Version: aws.String("4")}
+	desired.LaunchTemplate = &lt
+	f.refreshes = []*astypes.InstanceRefresh{{
+		AutoScalingGroupName: aws.String("web"), InstanceRefreshId: aws.String("theirs"), Status: "InProgress",
+		DesiredConfiguration: &astypes.DesiredConfiguration{MixedInstancesPolicy: &desired},
+	}}
+	ro, err := resolveOnly(t, f, map[string]interface{}{"on_refresh_in_progress": "wait"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.adopted != nil || ro.foreign == nil {
+		t.Errorf("adopted %v, foreign %v: want the refresh treated as someone else's", ro.adopted, ro.foreign)
+	}
+	// The same refresh with the override on our AMI is ours.
+	lt.Overrides = []astypes.LaunchTemplateOverrides{{InstanceType: aws.String("c7i.large"), ImageId: aws.String("ami-new")}, {InstanceType: aws.String("m7i.large")}}
+	ro, err = resolveOnly(t, f, nil)
+	if err != nil || ro.adopted == nil {
+		t.Errorf("err = %v, adopted %v: want it adopted", err, ro.adopted)
+	}
+}
+
+func TestOverrideImageArchitectureIsRefused(t *testing.T) {
+	f := newFakeAWS()
+	imageOverrideGroup(f)
+	f.arch = map[string]ec2types.ArchitectureValues{"ami-old9": ec2types.ArchitectureValuesArm64}
+	refusedUnchanged(t, f, nil, "override 1 (c7i.large) of Auto Scaling group (web) runs arm64 AMI ami-old9, and ami-new is x86_64")
+}
+
+func TestTemplateAMIUnusedByOverridesIsNotCompared(t *testing.T) {
+	// Every override carries an ImageId, so the template's own (arm64) AMI
+	// launches nothing and must not block an x86_64 roll-out.
+	f := newFakeAWS()
+	imageOverrideGroup(f)
+	g := f.groups["web"]
+	g.MixedInstancesPolicy.LaunchTemplate.Overrides[1].ImageId = aws.String("ami-old9")
+	f.groups["web"] = g
+	f.arch = map[string]ec2types.ArchitectureValues{"ami-old3": ec2types.ArchitectureValuesArm64}
+	if _, err := resolveOnly(t, f, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOverrideImageFromSSMRefusedWithAutoRollback(t *testing.T) {
+	f := newFakeAWS()
+	imageOverrideGroup(f)
+	g := f.groups["web"]
+	g.MixedInstancesPolicy.LaunchTemplate.Overrides[0].ImageId = aws.String("resolve:ssm:/app/ami")
+	f.groups["web"] = g
+	refusedUnchanged(t, f, nil, "launches override 1 (c7i.large) with the SSM parameter resolve:ssm:/app/ami as its image, and AWS cannot roll back to one", "auto_rollback = false")
+}
+
+func TestLaunchedImages(t *testing.T) {
+	f := newFakeAWS()
+	overrideGroup(f) // m7i names lt-2 on version 5
+	g := f.groups["web"]
+	g.MixedInstancesPolicy.LaunchTemplate.Overrides = append(g.MixedInstancesPolicy.LaunchTemplate.Overrides,
+		astypes.LaunchTemplateOverrides{InstanceType: aws.String("m7g.large"), ImageId: aws.String("ami-arm")},
+		astypes.LaunchTemplateOverrides{InstanceType: aws.String("c7g.large"), ImageId: aws.String("ami-arm")})
+	f.groups["web"] = g
+	f.images["ami-old2"], f.images["ami-old3"], f.images["ami-arm"] = ec2types.ImageStateAvailable, ec2types.ImageStateAvailable, ec2types.ImageStateAvailable
+	ro, err := resolveOnly(t, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []launchedImage{
+		{"launch template lt-1", "ami-old3"},
+		{"launch template lt-2", "ami-old2"},
+		{"override 3 (m7g.large)", "ami-arm"},
+		{"override 4 (c7g.large)", "ami-arm"},
+	}
+	if got := ro.launchedImages(); !reflect.DeepEqual(got, want) {
+		t.Errorf("launchedImages\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestReplaceRootVolumeProblems(t *testing.T) {
+	root := []ec2types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &ec2types.EbsBlockDevice{}}}
+	two := append(root, ec2types.BlockDeviceMapping{DeviceName: aws.String("/dev/xvdb"), Ebs: &ec2types.EbsBlockDevice{}})
+	ephemeral := append(root, ec2types.BlockDeviceMapping{DeviceName: aws.String("/dev/sdb"), VirtualName: aws.String("ephemeral0")})
+	policy := func(overrides ...astypes.LaunchTemplateOverrides) *astypes.MixedInstancesPolicy {
+		return &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{Overrides: overrides}}
+	}
+	withImage := astypes.LaunchTemplateOverrides{InstanceType: aws.String("c7i.large"), ImageId: aws.String("ami-1")}
+	without := astypes.LaunchTemplateOverrides{InstanceType: aws.String("m7i.large")}
+	img := func(m []ec2types.BlockDeviceMapping) *ec2types.Image {
+		return &ec2types.Image{ImageId: aws.String("ami-new"), BlockDeviceMappings: m}
+	}
+	cases := []struct {
+		name   string
+		mixed  *astypes.MixedInstancesPolicy
+		img    *ec2types.Image
+		wanted []string
+	}{
+		{"ready", policy(withImage, withImage), img(root), nil},
+		{"instance store beside the root volume", policy(withImage), img(ephemeral), nil},
+		{"no policy", nil, img(root), []string{"the group has no mixed instances policy (it names its launch template directly)"}},
+		{"no overrides", policy(), img(root), []string{"its mixed instances policy has no overrides, and the AMI to put on the root volumes comes from each override's ImageId"}},
+		{"an override without ImageId", policy(withImage, without), img(root), []string{"override 2 (m7i.large) of its mixed instances policy has no ImageId"}},
+		{"two without", policy(without, astypes.LaunchTemplateOverrides{}), img(root), []string{"override 1 (m7i.large), override 2 of its mixed instances policy have no ImageId"}},
+		{"two volumes", policy(withImage), img(two), []string{"AMI ami-new has 2 EBS volumes (/dev/xvda, /dev/xvdb), and only an AMI with a single root volume can replace one"}},
+		{"no EBS", policy(withImage), img(nil), []string{"AMI ami-new has no EBS root volume"}},
+		{"everything", nil, img(two), []string{"the group has no mixed instances policy (it names its launch template directly)", "AMI ami-new has 2 EBS volumes (/dev/xvda, /dev/xvdb), and only an AMI with a single root volume can replace one"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := replaceRootVolumeProblems(c.mixed, c.img); !reflect.DeepEqual(got, c.wanted) {
+				t.Errorf("got %q\nwant %q", got, c.wanted)
+			}
+		})
+	}
+}
+
+func TestReplaceRootVolumeIsCheckedBeforeAnyChange(t *testing.T) {
+	rrv := map[string]interface{}{"instance_refresh": map[string]interface{}{"strategy": "ReplaceRootVolume"}}
+	f := newFakeAWS()
+	f.devices = map[string][]ec2types.BlockDeviceMapping{"ami-new": {{DeviceName: aws.String("/dev/xvda"), Ebs: &ec2types.EbsBlockDevice{}}}}
+	refusedUnchanged(t, f, rrv,
+		`Auto Scaling group (web) cannot be refreshed with instance_refresh.strategy = "ReplaceRootVolume": the group has no mixed instances policy`,
+		`use strategy "Rolling"`)
+
+	f = newFakeAWS()
+	imageOverrideGroup(f)
+	f.devices = map[string][]ec2types.BlockDeviceMapping{"ami-new": {{DeviceName: aws.String("/dev/xvda"), Ebs: &ec2types.EbsBlockDevice{}}}}
+	refusedUnchanged(t, f, rrv, "override 2 (m7i.large) of its mixed instances policy has no ImageId")
+
+	// Every override with an ImageId and a single root volume: it goes,
+	// with the new AMI on every override.
+	f = newFakeAWS()
+	imageOverrideGroup(f)
+	g := f.groups["web"]
+	g.MixedInstancesPolicy.LaunchTemplate.Overrides[1].ImageId = aws.String("ami-old9")
+	f.groups["web"] = g
+	f.devices = map[string][]ec2types.BlockDeviceMapping{"ami-new": {{DeviceName: aws.String("/dev/xvda"), Ebs: &ec2types.EbsBlockDevice{}}}}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, rrv)
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	s := f.started[0]
+	if s.Strategy != astypes.RefreshStrategyReplaceRootVolume {
+		t.Errorf("strategy %s", s.Strategy)
+	}
+	for i, o := range s.DesiredConfiguration.MixedInstancesPolicy.LaunchTemplate.Overrides {
+		if aws.ToString(o.ImageId) != "ami-new" {
+			t.Errorf("override %d ImageId %s, want ami-new", i+1, aws.ToString(o.ImageId))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -57,8 +58,54 @@ func (r *roller) resolveLaunchConfiguration(ctx context.Context, ro *rollout) er
 	ro.lc.source = out.LaunchConfigurations[0]
 	ro.lc.sourceImage = aws.ToString(ro.lc.source.ImageId)
 	ro.lc.copyName = copyName(ro.lc.name, ro.imageID)
+	if ro.lc.sourceImage == ro.imageID {
+		r.say(ro, "uses launch configuration %s (legacy), which already has %s", ro.lc.name, ro.imageID)
+		return nil
+	}
 	r.say(ro, "uses launch configuration %s (legacy): it will be copied as %s and set on the group, and the refresh cannot be rolled back by AWS", ro.lc.name, ro.lc.copyName)
 	return nil
+}
+
+// launchConfigurationFleet decides what a refresh of a group on launch
+// configuration lc (with AMI lcImage) does for the new AMI ami, given the
+// group's instances. Such a refresh has no desired configuration, so AWS
+// cannot skip instances that already match: it replaces every one. So
+// when lc already has the AMI and every instance runs lc, the group is up
+// to date and upToDate says why; when some instances already run the new
+// AMI but others do not, warning says that those are replaced too. A warm
+// pool's instances are not among the group's, so with one the group is
+// never called up to date.
+func launchConfigurationFleet(lc, lcImage, ami string, instances []astypes.Instance, warmPool bool) (upToDate, warning string) {
+	current := lc // the launch configuration that has the new AMI
+	if lcImage != ami {
+		current = copyName(lc, ami)
+	}
+	var on, other []string
+	for _, i := range instances {
+		if strings.HasPrefix(string(i.LifecycleState), "Terminat") {
+			continue // on its way out; not what the refresh replaces
+		}
+		if aws.ToString(i.LaunchConfigurationName) == current {
+			on = append(on, aws.ToString(i.InstanceId))
+		} else {
+			other = append(other, aws.ToString(i.InstanceId))
+		}
+	}
+	n := len(on) + len(other)
+	switch {
+	case lcImage == ami && len(other) == 0 && warmPool:
+		return "", fmt.Sprintf("launch configuration %s already has %s, but the group's warm pool instances cannot be checked: a refresh without a desired configuration cannot skip matching instances, so every instance will be replaced, the %d already on %s too", lc, ami, n, lc)
+	case lcImage == ami && len(other) == 0 && n == 0:
+		return fmt.Sprintf("launch configuration %s already has %s, and the group has no instances", lc, ami), ""
+	case lcImage == ami && len(other) == 0 && n == 1:
+		return fmt.Sprintf("launch configuration %s already has %s, and the group's one instance runs it", lc, ami), ""
+	case lcImage == ami && len(other) == 0:
+		return fmt.Sprintf("launch configuration %s already has %s, and all %d instances run it", lc, ami, n), ""
+	case len(on) > 0:
+		return "", fmt.Sprintf("instances %s do not run launch configuration %s (with %s), and %d of %d do: a refresh without a desired configuration cannot skip matching instances, so every instance will be replaced, those already on %s too",
+			strings.Join(other, ", "), current, ami, len(on), n, ami)
+	}
+	return "", ""
 }
 
 // createLaunchConfiguration copies the group's launch configuration with

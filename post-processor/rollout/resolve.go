@@ -62,7 +62,19 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	if err := r.checkImage(ctx, ro); err != nil {
 		return err
 	}
-	return r.findActive(ctx, ro)
+	if err := r.findActive(ctx, ro); err != nil {
+		return err
+	}
+	if ro.lc != nil && ro.adopted == nil && ro.foreign == nil {
+		// Only with no refresh running: one of ours is followed instead,
+		// and someone else's may be moving the group elsewhere.
+		upToDate, warning := launchConfigurationFleet(ro.lc.name, ro.lc.sourceImage, ro.imageID, g.Instances, g.WarmPoolConfiguration != nil)
+		ro.upToDate = upToDate
+		if warning != "" {
+			ro.warnings = append(ro.warnings, warning)
+		}
+	}
+	return nil
 }
 
 // describeGroup returns the group as the tag search found it, or

@@ -140,65 +140,6 @@ func TestSuspendedReplaceUnhealthyIsAWarning(t *testing.T) {
 	}
 }
 
-func TestOneInstanceOutage(t *testing.T) {
-	cases := []struct {
-		desired    int32
-		minH, maxH int
-		outage     bool
-		why        string
-	}{
-		{1, 90, 100, true, "AWS may terminate first to meet both bounds"},
-		{1, 0, 100, true, "terminate first is allowed"},
-		{1, 100, 100, false, "both bounds cannot hold: an explicit 100 launches first"},
-		{1, 100, 110, false, "room for the replacement"},
-		{1, 90, 110, false, "room for the replacement"},
-		{2, 90, 100, false, "not one instance"},
-		{0, 90, 100, false, "nothing to replace"},
-	}
-	for _, c := range cases {
-		if got := oneInstanceOutage(c.desired, c.minH, c.maxH); got != c.outage {
-			t.Errorf("desired %d, healthy %d%%-%d%%: outage %v, want %v (%s)", c.desired, c.minH, c.maxH, got, c.outage, c.why)
-		}
-	}
-}
-
-func TestOneInstanceWithBothBoundsAt100Rolls(t *testing.T) {
-	f := newFakeAWS()
-	g := f.groups["web"]
-	g.DesiredCapacity = aws.Int32(1)
-	f.groups["web"] = g
-	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"instance_refresh": map[string]interface{}{"min_healthy_percentage": 100, "max_healthy_percentage": 100}})
-	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
-		t.Fatal(err)
-	}
-	if pr := f.started[0].Preferences; aws.ToInt32(pr.MaxHealthyPercentage) != 100 || aws.ToInt32(pr.MinHealthyPercentage) != 100 {
-		t.Errorf("preferences %d%%-%d%%, want 100%%-100%% sent explicitly", aws.ToInt32(pr.MinHealthyPercentage), aws.ToInt32(pr.MaxHealthyPercentage))
-	}
-}
-
-func TestOneInstanceRefusalNamesBothWaysOut(t *testing.T) {
-	f := newFakeAWS()
-	g := f.groups["web"]
-	g.DesiredCapacity = aws.Int32(1)
-	f.groups["web"] = g
-	refusedUnchanged(t, f, map[string]interface{}{"instance_refresh": map[string]interface{}{"min_healthy_percentage": 90, "max_healthy_percentage": 100}},
-		"Auto Scaling group (web) has one instance and instance_refresh.max_healthy_percentage is 100 with min_healthy_percentage 90: it may be terminated before its replacement is healthy (an outage); set max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (AWS then launches the replacement first)")
-}
-
-func TestOperatorIsRefused(t *testing.T) {
-	f := newFakeAWS()
-	g := f.groups["web"]
-	g.Operator = &astypes.Operator{Principal: aws.String("eks.amazonaws.com")}
-	f.groups["web"] = g
-	refusedUnchanged(t, f, nil, "Auto Scaling group (web) is managed by operator eks.amazonaws.com: only that service principal may change the group, so AWS would refuse the instance refresh after the new launch template version was created; roll it out through the service behind eks.amazonaws.com")
-
-	g.Operator = &astypes.Operator{}
-	f.groups["web"] = g
-	if _, err := resolveOnly(t, f, nil); err != nil {
-		t.Errorf("an operator without a principal names nobody: %v", err)
-	}
-}
-
 // imageOverrideGroup is a mixed instances group whose c7i override carries
 // its own ImageId, ami-old9, and whose m7i override launches the template's
 // AMI.
@@ -407,5 +348,155 @@ func TestReplaceRootVolumeIsCheckedBeforeAnyChange(t *testing.T) {
 		if aws.ToString(o.ImageId) != "ami-new" {
 			t.Errorf("override %d ImageId %s, want ami-new", i+1, aws.ToString(o.ImageId))
 		}
+	}
+}
+
+func TestOneInstanceOutage(t *testing.T) {
+	cases := []struct {
+		desired    int32
+		minH, maxH int
+		outage     bool
+		why        string
+	}{
+		{1, 90, 100, true, "AWS may terminate first to meet both bounds"},
+		{1, 0, 100, true, "terminate first is allowed"},
+		{1, 100, 100, false, "both bounds cannot hold: an explicit 100 launches first"},
+		{1, 100, 110, false, "room for the replacement"},
+		{1, 90, 110, false, "room for the replacement"},
+		{2, 90, 100, false, "not one instance"},
+		{0, 90, 100, false, "nothing to replace"},
+	}
+	for _, c := range cases {
+		if got := oneInstanceOutage(c.desired, c.minH, c.maxH); got != c.outage {
+			t.Errorf("desired %d, healthy %d%%-%d%%: outage %v, want %v (%s)", c.desired, c.minH, c.maxH, got, c.outage, c.why)
+		}
+	}
+}
+
+func TestOneInstanceWithBothBoundsAt100Rolls(t *testing.T) {
+	f := newFakeAWS()
+	g := f.groups["web"]
+	g.DesiredCapacity = aws.Int32(1)
+	f.groups["web"] = g
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"instance_refresh": map[string]interface{}{"min_healthy_percentage": 100, "max_healthy_percentage": 100}})
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	if pr := f.started[0].Preferences; aws.ToInt32(pr.MaxHealthyPercentage) != 100 || aws.ToInt32(pr.MinHealthyPercentage) != 100 {
+		t.Errorf("preferences %d%%-%d%%, want 100%%-100%% sent explicitly", aws.ToInt32(pr.MinHealthyPercentage), aws.ToInt32(pr.MaxHealthyPercentage))
+	}
+}
+
+func TestOneInstanceRefusalNamesBothWaysOut(t *testing.T) {
+	f := newFakeAWS()
+	g := f.groups["web"]
+	g.DesiredCapacity = aws.Int32(1)
+	f.groups["web"] = g
+	refusedUnchanged(t, f, map[string]interface{}{"instance_refresh": map[string]interface{}{"min_healthy_percentage": 90, "max_healthy_percentage": 100}},
+		"Auto Scaling group (web) has one instance and instance_refresh.max_healthy_percentage is 100 with min_healthy_percentage 90: it may be terminated before its replacement is healthy (an outage); set max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (AWS then launches the replacement first)")
+}
+
+func TestOperatorIsRefused(t *testing.T) {
+	f := newFakeAWS()
+	g := f.groups["web"]
+	g.Operator = &astypes.Operator{Principal: aws.String("eks.amazonaws.com")}
+	f.groups["web"] = g
+	refusedUnchanged(t, f, nil, "Auto Scaling group (web) is managed by operator eks.amazonaws.com: only that service principal may change the group, so AWS would refuse the instance refresh after the new launch template version was created; roll it out through the service behind eks.amazonaws.com")
+
+	g.Operator = &astypes.Operator{}
+	f.groups["web"] = g
+	if _, err := resolveOnly(t, f, nil); err != nil {
+		t.Errorf("an operator without a principal names nobody: %v", err)
+	}
+}
+
+func lcInstances(names ...string) []astypes.Instance {
+	var out []astypes.Instance
+	for i, n := range names {
+		out = append(out, astypes.Instance{InstanceId: aws.String("i-" + string(rune('a'+i))), LaunchConfigurationName: aws.String(n), LifecycleState: astypes.LifecycleStateInService})
+	}
+	return out
+}
+
+func TestLaunchConfigurationFleet(t *testing.T) {
+	terminating := lcInstances("web-lc-ami-new", "web-lc")
+	terminating[1].LifecycleState = astypes.LifecycleStateTerminating
+	cases := []struct {
+		name              string
+		lc, lcImage       string
+		instances         []astypes.Instance
+		warmPool          bool
+		upToDate, warning string
+	}{
+		{"old AMI, old fleet", "web-lc", "ami-old", lcInstances("web-lc", "web-lc"), false, "", ""},
+		{"up to date", "web-lc-ami-new", "ami-new", lcInstances("web-lc-ami-new", "web-lc-ami-new"), false,
+			"launch configuration web-lc-ami-new already has ami-new, and all 2 instances run it", ""},
+		{"up to date, empty", "web-lc-ami-new", "ami-new", nil, false,
+			"launch configuration web-lc-ami-new already has ami-new, and the group has no instances", ""},
+		{"terminating instances do not count", "web-lc-ami-new", "ami-new", terminating, false,
+			"launch configuration web-lc-ami-new already has ami-new, and the group's one instance runs it", ""},
+		{"half done", "web-lc-ami-new", "ami-new", lcInstances("web-lc-ami-new", "web-lc"), false, "",
+			"instances i-b do not run launch configuration web-lc-ami-new (with ami-new), and 1 of 2 do: a refresh without a desired configuration cannot skip matching instances, so every instance will be replaced, those already on ami-new too"},
+		{"restored after a partial run", "web-lc", "ami-old", lcInstances("web-lc", "web-lc-ami-new"), false, "",
+			"instances i-a do not run launch configuration web-lc-ami-new (with ami-new), and 1 of 2 do: a refresh without a desired configuration cannot skip matching instances, so every instance will be replaced, those already on ami-new too"},
+		{"warm pool", "web-lc-ami-new", "ami-new", lcInstances("web-lc-ami-new"), true, "",
+			"launch configuration web-lc-ami-new already has ami-new, but the group's warm pool instances cannot be checked: a refresh without a desired configuration cannot skip matching instances, so every instance will be replaced, the 1 already on web-lc-ami-new too"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			upToDate, warning := launchConfigurationFleet(c.lc, c.lcImage, "ami-new", c.instances, c.warmPool)
+			if upToDate != c.upToDate || warning != c.warning {
+				t.Errorf("upToDate %q, warning %q\nwant %q, %q", upToDate, warning, c.upToDate, c.warning)
+			}
+		})
+	}
+}
+
+func TestLaunchConfigurationGroupAlreadyOnTheAMIIsUpToDate(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	lc := f.lcs["web-lc"]
+	lc.ImageId = aws.String("ami-new")
+	f.lcs["web-lc"] = lc
+	g := f.groups["web"]
+	g.Instances = lcInstances("web-lc", "web-lc")
+	f.groups["web"] = g
+	ro, err := resolveOnly(t, f, map[string]interface{}{"copy_launch_configuration": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "launch configuration web-lc already has ami-new, and all 2 instances run it"; ro.upToDate != want {
+		t.Errorf("upToDate %q, want %q", ro.upToDate, want)
+	}
+
+	// One instance still on another launch configuration: not up to date,
+	// and a warning that the refresh replaces all.
+	g.Instances = lcInstances("web-lc", "web-lc-old")
+	f.groups["web"] = g
+	ro, err = resolveOnly(t, f, map[string]interface{}{"copy_launch_configuration": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.upToDate != "" || len(ro.warnings) != 1 || !strings.Contains(ro.warnings[0], "every instance will be replaced") {
+		t.Errorf("upToDate %q, warnings %q", ro.upToDate, ro.warnings)
+	}
+}
+
+func TestLaunchConfigurationUpToDateOnlyWithoutARunningRefresh(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	lc := f.lcs["web-lc"]
+	lc.ImageId = aws.String("ami-new")
+	f.lcs["web-lc"] = lc
+	g := f.groups["web"]
+	g.Instances = lcInstances("web-lc")
+	f.groups["web"] = g
+	f.refreshes = []*astypes.InstanceRefresh{{AutoScalingGroupName: aws.String("web"), InstanceRefreshId: aws.String("ours"), Status: "Baking"}}
+	ro, err := resolveOnly(t, f, map[string]interface{}{"copy_launch_configuration": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.adopted == nil || ro.upToDate != "" {
+		t.Errorf("adopted %v, upToDate %q: a running refresh of ours is followed, not skipped", ro.adopted, ro.upToDate)
 	}
 }

@@ -28,6 +28,11 @@ type Clients struct {
 	Region      string
 	EC2         *ec2.Client
 	AutoScaling *autoscaling.Client
+
+	// For Elastic Load Balancing, which has no SDK among the project's
+	// modules: signed Query calls to endpoint.
+	endpoint string
+	cfg      aws.Config
 }
 
 // NewClients returns clients for region at endpoint, with the local AWS's
@@ -39,6 +44,8 @@ func NewClients(endpoint, region string) *Clients {
 	}
 	return &Clients{
 		Region:      region,
+		endpoint:    endpoint,
+		cfg:         cfg,
 		EC2:         ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(endpoint) }),
 		AutoScaling: autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(endpoint) }),
 	}
@@ -64,6 +71,12 @@ type Spec struct {
 	// <Group>-lc, with the AMI, instance type, security group and user data a
 	// template would have had, instead of a launch template.
 	LaunchConfiguration bool
+	// TargetGroup attaches the group to a new target group (HTTP, port 80,
+	// in the default VPC) at creation, so its first instances are registered.
+	TargetGroup bool
+	// SuspendedProcesses are suspended once the group's instances are in
+	// service, e.g. "AddToLoadBalancer", "HealthCheck", "ReplaceUnhealthy".
+	SuspendedProcesses []string
 }
 
 // Override is one override of a mixed instances policy.
@@ -73,6 +86,9 @@ type Override struct {
 	// <Group>-<InstanceType>, whose version 1 holds the same data as the
 	// group's template; the override names it with the group's Version.
 	OwnTemplate bool
+	// ImageID is the override's own AMI, which takes precedence over the
+	// template's for instances launched from it; "" for none.
+	ImageID string
 }
 
 // Seeded is what Seed made.
@@ -84,6 +100,7 @@ type Seeded struct {
 	// OwnTemplate, by instance type.
 	OverrideTemplateIDs     map[string]string
 	LaunchConfigurationName string
+	TargetGroupARN          string // with Spec.TargetGroup
 }
 
 // Seed creates a security group, a launch template (version 1) and an Auto
@@ -134,11 +151,26 @@ func (c *Clients) Seed(ctx context.Context, s Spec) (*Seeded, error) {
 	if err := c.launchSource(ctx, seeded, in); err != nil {
 		return nil, err
 	}
+	if s.TargetGroup {
+		arn, err := c.createTargetGroup(ctx, s.Group)
+		if err != nil {
+			return nil, err
+		}
+		seeded.TargetGroupARN = arn
+		in.TargetGroupARNs = []string{arn}
+	}
 	if _, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in); err != nil {
 		return nil, fmt.Errorf("creating Auto Scaling group %s: %w", s.Group, err)
 	}
 	if err := c.WaitInService(ctx, s.Group, int(s.Desired)); err != nil {
 		return nil, err
+	}
+	if len(s.SuspendedProcesses) > 0 {
+		if _, err := c.AutoScaling.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{
+			AutoScalingGroupName: aws.String(s.Group), ScalingProcesses: s.SuspendedProcesses,
+		}); err != nil {
+			return nil, fmt.Errorf("suspending %s of %s: %w", strings.Join(s.SuspendedProcesses, ", "), s.Group, err)
+		}
 	}
 	return seeded, nil
 }
@@ -181,6 +213,9 @@ func (c *Clients) launchSource(ctx context.Context, s *Seeded, in *autoscaling.C
 	lt := &astypes.LaunchTemplate{LaunchTemplateSpecification: spec}
 	for _, o := range s.Overrides {
 		ov := astypes.LaunchTemplateOverrides{InstanceType: aws.String(o.InstanceType)}
+		if o.ImageID != "" {
+			ov.ImageId = aws.String(o.ImageID)
+		}
 		if o.OwnTemplate {
 			id, err := c.createTemplate(ctx, s.Group+"-"+o.InstanceType, data)
 			if err != nil {
@@ -259,6 +294,11 @@ type State struct {
 	Overrides               []OverrideState
 	LaunchConfigurationName string
 	Instances               []Instance
+	// SuspendedProcesses are the group's suspended processes, sorted.
+	SuspendedProcesses []string
+	// Targets are the instances registered in the group's target groups,
+	// as DescribeTargetHealth reports them.
+	Targets []Target
 }
 
 // OverrideState is one override of a group's mixed instances policy; the
@@ -267,6 +307,25 @@ type OverrideState struct {
 	InstanceType     string
 	LaunchTemplateID string
 	Version          string
+	ImageID          string // the override's AMI; "" for none
+}
+
+// Target is an instance registered in a target group.
+type Target struct {
+	TargetGroupARN string
+	InstanceID     string
+	State          string // healthy, unhealthy, initial, draining, unused, ...
+}
+
+// Registered returns the state of each instance registered in the group's
+// target groups, by instance id: an instance missing from it is not
+// registered.
+func (s *State) Registered() map[string]string {
+	m := map[string]string{}
+	for _, t := range s.Targets {
+		m[t.InstanceID] = t.State
+	}
+	return m
 }
 
 // InService counts the instances in service.
@@ -327,7 +386,7 @@ func (c *Clients) Snapshot(ctx context.Context, group string) (*State, error) {
 	if spec == nil && g.MixedInstancesPolicy != nil && g.MixedInstancesPolicy.LaunchTemplate != nil {
 		spec = g.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification
 		for _, o := range g.MixedInstancesPolicy.LaunchTemplate.Overrides {
-			ov := OverrideState{InstanceType: aws.ToString(o.InstanceType)}
+			ov := OverrideState{InstanceType: aws.ToString(o.InstanceType), ImageID: aws.ToString(o.ImageId)}
 			if ls := o.LaunchTemplateSpecification; ls != nil {
 				ov.LaunchTemplateID, ov.Version = aws.ToString(ls.LaunchTemplateId), aws.ToString(ls.Version)
 			}
@@ -336,6 +395,17 @@ func (c *Clients) Snapshot(ctx context.Context, group string) (*State, error) {
 	}
 	if spec != nil {
 		st.LaunchTemplateID, st.Version = aws.ToString(spec.LaunchTemplateId), aws.ToString(spec.Version)
+	}
+	for _, p := range g.SuspendedProcesses {
+		st.SuspendedProcesses = append(st.SuspendedProcesses, aws.ToString(p.ProcessName))
+	}
+	sort.Strings(st.SuspendedProcesses)
+	for _, arn := range g.TargetGroupARNs {
+		targets, err := c.TargetHealth(ctx, arn)
+		if err != nil {
+			return nil, err
+		}
+		st.Targets = append(st.Targets, targets...)
 	}
 	var ids []string
 	states := map[string]string{}

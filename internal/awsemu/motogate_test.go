@@ -22,18 +22,11 @@ import (
 // do not retry, so a single 5xx fails the test.
 func TestConcurrentReadsDuringARefreshNeverSee5xx(t *testing.T) {
 	t.Parallel()
-	s := sharedServer(t)
+	s := ownServer(t, testSpeed) // its readers must not slow the shared emulator down
 	c := newClients(s.URL(), 1)
 	lt, _ := c.createTemplate(t, oldAMI)
 	v2 := c.createVersion(t, lt, newAMI)
 	group := c.createGroup(t, lt, "1", 6)
-	// Bystanders make each DescribeInstances long enough to overlap the
-	// refresh's terminations.
-	if _, err := c.ec2.RunInstances(ctxFor(t), &ec2.RunInstancesInput{
-		ImageId: aws.String(oldAMI), MinCount: aws.Int32(100), MaxCount: aws.Int32(100),
-	}); err != nil {
-		t.Fatalf("RunInstances: %v", err)
-	}
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),

@@ -4,7 +4,10 @@ package rollout
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
@@ -18,12 +21,14 @@ const (
 	defaultMinHealthy = 100
 	// defaultMaxHealthy lets the refresh launch a replacement before it
 	// terminates the instance it replaces (one at a time up to ten
-	// instances, a tenth of the group above that).
+	// instances, a tenth of the group above that). Below a minimum of 10 it
+	// is lowered to min+100, AWS's widest range (see defaultMaxFor).
 	defaultMaxHealthy = 110
 
 	maxMaxHealthy         = 200
 	maxHealthyRange       = 100
 	maxAlarms             = 10
+	maxAlarmName          = 255                  // CloudWatch's limit on an alarm name
 	maxRefreshPhaseLength = 172800 * time.Second // CheckpointDelay and BakeTime
 	defaultCheckpointWait = time.Hour            // AWS's own default
 	// maxWarmup keeps the warm-up within the API's 32-bit seconds; AWS
@@ -44,7 +49,10 @@ type InstanceRefreshConfig struct {
 	// pending during the refresh, 100 to 200, at most 100 above
 	// `min_healthy_percentage`. Defaults to `110`: replacements launch before
 	// the instances they replace terminate, which also spares a one-instance
-	// group an outage.
+	// group an outage. With a `min_healthy_percentage` below 10 the default
+	// is `min_healthy_percentage` + 100 (`100` for a minimum of 0), the
+	// most AWS allows: still room to launch before terminating wherever the
+	// minimum leaves any.
 	MaxHealthyPercentage *int `mapstructure:"max_healthy_percentage"`
 	// How long a new instance warms up before it counts as healthy, as a Go
 	// duration (`5m`). Defaults to the group's default instance warm-up, or
@@ -64,8 +72,8 @@ type InstanceRefreshConfig struct {
 	// Whether AWS rolls the group back to its previous launch template
 	// version when the refresh fails or an alarm fires. Defaults to `true`.
 	AutoRollback *bool `mapstructure:"auto_rollback"`
-	// Names of CloudWatch alarms (up to 10) that fail the refresh when they
-	// go into ALARM. None by default.
+	// Names of CloudWatch alarms (up to 10, each 1 to 255 characters) that
+	// fail the refresh when they go into ALARM. None by default.
 	Alarms []string `mapstructure:"alarms"`
 	// How long to wait after the last replacement before the refresh counts
 	// as successful (the refresh is `Baking` meanwhile), as a Go duration up
@@ -99,18 +107,23 @@ func (c *InstanceRefreshConfig) Prepare() []error {
 	if c.MinHealthyPercentage == nil {
 		c.MinHealthyPercentage = intPtr(defaultMinHealthy)
 	}
-	if c.MaxHealthyPercentage == nil {
-		c.MaxHealthyPercentage = intPtr(max(defaultMaxHealthy, *c.MinHealthyPercentage))
-	}
-	minH, maxH := *c.MinHealthyPercentage, *c.MaxHealthyPercentage
-	if minH < 0 || minH > 100 {
+	minH := *c.MinHealthyPercentage
+	minOK := minH >= 0 && minH <= 100
+	if !minOK {
 		add("min_healthy_percentage: must be from 0 to 100, got %d", minH)
 	}
-	if maxH < 100 || maxH > maxMaxHealthy {
+	if c.MaxHealthyPercentage == nil {
+		c.MaxHealthyPercentage = intPtr(defaultMaxFor(minH))
+	}
+	maxH := *c.MaxHealthyPercentage
+	maxOK := maxH >= 100 && maxH <= maxMaxHealthy
+	if !maxOK {
 		add("max_healthy_percentage: must be from 100 to %d, got %d", maxMaxHealthy, maxH)
 	}
-	if maxH-minH > maxHealthyRange {
-		add("max_healthy_percentage: at most %d above min_healthy_percentage (%d), got %d", maxHealthyRange, minH, maxH)
+	// Only a range of two valid bounds says anything more.
+	if minOK && maxOK && maxH-minH > maxHealthyRange {
+		add("max_healthy_percentage: at most %d above min_healthy_percentage (%d), got %d; set max_healthy_percentage = %d or raise min_healthy_percentage",
+			maxHealthyRange, minH, maxH, minH+maxHealthyRange)
 	}
 
 	if c.InstanceWarmup != "" {
@@ -151,8 +164,13 @@ func (c *InstanceRefreshConfig) Prepare() []error {
 		add("alarms: at most %d, got %d", maxAlarms, len(c.Alarms))
 	}
 	for i, a := range c.Alarms {
-		if a == "" {
+		switch n := utf8.RuneCountInString(a); {
+		case a == "":
 			add("alarms[%d]: must not be empty", i)
+		case n > maxAlarmName:
+			add("alarms[%d]: a CloudWatch alarm name has at most %d characters, got %d", i, maxAlarmName, n)
+		case !utf8.ValidString(a) || strings.ContainsFunc(a, unicode.IsControl):
+			add("alarms[%d]: %q has a character CloudWatch refuses in an alarm name (control characters and invalid UTF-8)", i, a)
 		}
 	}
 
@@ -165,6 +183,32 @@ func (c *InstanceRefreshConfig) Prepare() []error {
 	check("standby_instances", &c.StandbyInstances, []string{"Wait", "Ignore", "Terminate"})
 	check("strategy", &c.Strategy, []string{"Rolling", "ReplaceRootVolume"})
 	return errs
+}
+
+// defaultMaxFor is the default max_healthy_percentage for a minimum of
+// minH: defaultMaxHealthy, lowered to stay within AWS's max-min <= 100.
+// An invalid minimum keeps defaultMaxHealthy, so that only the minimum is
+// reported.
+func defaultMaxFor(minH int) int {
+	if minH < 0 || minH > 100 {
+		return defaultMaxHealthy
+	}
+	return min(defaultMaxHealthy, minH+maxHealthyRange)
+}
+
+// checkpointPauses is how many times a refresh pauses for checkpoint_delay:
+// once at each checkpoint but the last, since the last is 100 and a refresh
+// that reaches it is done (it bakes, then succeeds). A small group can skip
+// checkpoints, and a group that scales out can reach one again, so this is
+// what a refresh of a typical group waits, not a bound.
+func (c *InstanceRefreshConfig) checkpointPauses() int {
+	return max(len(c.CheckpointPercentages)-1, 0)
+}
+
+// pausedTime is how long a refresh waits on purpose after Prepare:
+// checkpointPauses delays and the bake time. The replacements come on top.
+func (c *InstanceRefreshConfig) pausedTime() time.Duration {
+	return time.Duration(c.checkpointPauses())*c.checkpointDelay + c.bakeTime
 }
 
 // parseBounded parses an optional duration bounded by AWS's 48 hours.

@@ -57,6 +57,9 @@ type fakeAWS struct {
 	startErr  error                          // returned by StartInstanceRefresh after it starts the refresh (a lost answer)
 	startOnce bool                           // startErr is returned once only
 	onPoll    func(n int)
+	// stuckRollback keeps a rollback in RollbackInProgress; otherwise it
+	// ends RollbackSuccessful at the next poll that asks for it.
+	stuckRollback bool
 }
 
 func newFakeAWS() *fakeAWS {
@@ -239,7 +242,9 @@ func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.D
 		if len(in.InstanceRefreshIds) > 0 && in.InstanceRefreshIds[0] != id {
 			continue
 		}
-		if start, ok := f.startedAt[id]; ok && f.refreshTime > 0 {
+		if f.settled[id] && r.Status == "RollbackInProgress" && len(in.InstanceRefreshIds) > 0 && !f.stuckRollback {
+			r.Status = "RollbackSuccessful"
+		} else if start, ok := f.startedAt[id]; ok && f.refreshTime > 0 {
 			f.timed(r, time.Since(start))
 		} else if len(in.InstanceRefreshIds) > 0 && !f.settled[id] {
 			// A watched refresh advances one script step per poll.

@@ -12,6 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	smithytime "github.com/aws/smithy-go/time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -28,6 +31,10 @@ type PostProcessor struct {
 	// waitOptions tune the refresh waiter; tests use them to run hours of
 	// refresh in milliseconds.
 	waitOptions []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
+	// now and sleep are the roll-out's clock (time.Now and a context-aware
+	// sleep when nil); tests replace them.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // ConfigSpec returns the HCL2 schema of Config.
@@ -61,7 +68,13 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 			o.MinDelay, o.MaxDelay = p.config.pollMinDelay, p.config.pollMaxDelay
 		},
 	}, p.waitOptions...)
-	r := &roller{cfg: &p.config, retryer: p.config.AccessConfig.NewRetryer(), ui: ui, waitOpt: waitOpt}
+	r := &roller{cfg: &p.config, retryer: p.config.AccessConfig.NewRetryer(), ui: ui, waitOpt: waitOpt, now: p.now, sleep: p.sleep}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.sleep == nil {
+		r.sleep = smithytime.SleepWithContext
+	}
 	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
 	err = r.run(ctx, ros)
 	if err != nil {

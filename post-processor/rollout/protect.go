@@ -1,13 +1,11 @@
 package rollout
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
@@ -26,11 +24,15 @@ import (
 // launchesNewImage reports whether ro's group may launch the new AMI after
 // the roll-out, and why.
 func launchesNewImage(ro *rollout) (bool, string) {
-	switch {
-	case ro.final != nil && ro.final.Status == astypes.InstanceRefreshStatusSuccessful:
+	switch ro.outcome() {
+	case outcomeSucceeded:
 		return true, "its refresh succeeded"
-	case ro.leftRunning:
+	case outcomeUpToDate:
+		return true, "it already runs it"
+	case outcomeMayBeRunning:
 		return true, "its refresh may still be running"
+	}
+	switch {
 	case ro.lc != nil && ro.lc.applied:
 		return true, "its launch configuration copy is still set"
 	case ro.lc == nil && ro.versionCreated && aws.ToString(ro.spec.Version) == "$Latest":
@@ -66,7 +68,7 @@ func (p *PostProcessor) protectImages(r *roller, ros []*rollout) {
 		if img := r.cachedImage(ami); img != nil && aws.ToString(img.DeregistrationProtection) != "" && aws.ToString(img.DeregistrationProtection) != "disabled" {
 			continue // the builder protected it already
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), actionTimeout)
+		ctx, cancel := cleanupContext()
 		c, err := newClients(ctx, region, awsauth.AssumeRoleConfig{})
 		if err == nil {
 			_, err = c.ec2.EnableImageDeregistrationProtection(ctx, &ec2.EnableImageDeregistrationProtectionInput{ImageId: aws.String(ami)})

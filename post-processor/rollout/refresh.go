@@ -7,14 +7,10 @@ import (
 	"log"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
-	smithytime "github.com/aws/smithy-go/time"
-
-	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
 // maxStartAttempts bounds how often a start is retried after another
@@ -27,25 +23,29 @@ const maxStartAttempts = 3
 // refresh leaves the group as it was. Nothing here updates the group or the
 // template directly.
 func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
+	if ro.upToDate != "" {
+		r.say(ro, "nothing to replace: %s", ro.upToDate)
+		return nil
+	}
 	if ro.adopted != nil {
 		ro.refreshID = aws.ToString(ro.adopted.InstanceRefreshId)
 		return nil
 	}
 	for attempt := 1; ; attempt++ {
-		if ro.foreign != nil {
-			if err := r.clearForeign(ctx, ro); err != nil {
-				return err
-			}
-		}
 		if ro.lc != nil {
 			if err := r.applyLaunchConfiguration(ctx, ro); err != nil {
 				return err
 			}
 		}
-		ro.startAttempted, ro.startAttemptAt = true, time.Now()
-		id, err := r.sendStart(ctx, ro)
+		ro.startAttempted, ro.startAttemptAt = true, r.now()
+		id, err := r.sendStart(ctx, ro, r.startInput(ro))
 		if err != nil && ro.lc != nil && !errors.As(err, new(*astypes.InstanceRefreshInProgressFault)) {
 			r.restoreLaunchConfiguration(ro)
+		}
+		if err == nil && id == "" {
+			// Not a refresh anyone can follow: never a success.
+			ro.startInDoubt = true
+			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: AWS answered without a refresh id, and no refresh of this build is listed; it may have started all the same: check it with: aws autoscaling describe-instance-refreshes --region %s --auto-scaling-group-name %s", ro.group, ro.region, ro.group)
 		}
 		if err == nil {
 			ro.refreshID = id
@@ -56,8 +56,8 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 		if !errors.As(err, &inProgress) {
 			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: %w", ro.group, err)
 		}
-		// Someone started a refresh since resolve, or an attempt of ours
-		// whose answer was lost did.
+		// Someone started a refresh since the group was read, or an attempt
+		// of ours whose answer was lost did.
 		if err := r.findActive(ctx, ro); err != nil {
 			return err
 		}
@@ -69,6 +69,16 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 		if attempt == maxStartAttempts {
 			return fmt.Errorf("starting Auto Scaling group (%s) instance refresh: another refresh got in first %d times: %w", ro.group, attempt, err)
 		}
+		// Another refresh got in: once it has ended (or been cancelled),
+		// the group may run something else, so read it again and make the
+		// version from what it runs then. The client token returns the same
+		// version when nothing changed.
+		if err := r.prepare(ctx, ro, true); err != nil {
+			return err
+		}
+		if err := r.createVersion(ctx, ro); err != nil {
+			return err
+		}
 	}
 }
 
@@ -77,13 +87,21 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 // an SDK retry starts a second refresh when the first has already ended
 // (nothing to replace ends at once). So before each retry, sendStart looks
 // for a refresh that an earlier attempt started, whatever its status, and
-// follows that one instead.
-func (r *roller) sendStart(ctx context.Context, ro *rollout) (string, error) {
-	in := r.startInput(ro)
+// follows that one instead. An answer without a refresh id is looked into
+// the same way; "" with no error means none was found.
+func (r *roller) sendStart(ctx context.Context, ro *rollout, in *autoscaling.StartInstanceRefreshInput) (string, error) {
 	for attempt := 1; ; attempt++ {
 		out, err := ro.clients.autoscaling.StartInstanceRefresh(ctx, in, func(o *autoscaling.Options) { o.RetryMaxAttempts = 1 })
-		if err == nil {
+		if err == nil && aws.ToString(out.InstanceRefreshId) != "" {
 			return aws.ToString(out.InstanceRefreshId), nil
+		}
+		if err == nil {
+			own, ferr := r.awaitOwnStart(ctx, ro)
+			if ferr != nil || own == nil {
+				return "", ferr
+			}
+			r.say(ro, "AWS answered the start without a refresh id, but refresh %s had started (%s): following it", aws.ToString(own.InstanceRefreshId), own.Status)
+			return aws.ToString(own.InstanceRefreshId), nil
 		}
 		if ctx.Err() != nil || attempt >= r.retryer.MaxAttempts() || !r.retryer.IsErrorRetryable(err) {
 			return "", err
@@ -93,7 +111,7 @@ func (r *roller) sendStart(ctx context.Context, ro *rollout) (string, error) {
 			return "", err
 		}
 		log.Printf("[DEBUG] %s: StartInstanceRefresh attempt %d failed (%v); retrying in %s", ro.label(), attempt, err, delay)
-		if err := smithytime.SleepWithContext(ctx, delay); err != nil {
+		if err := r.sleep(ctx, delay); err != nil {
 			return "", err
 		}
 		own, ferr := findOwnStart(ctx, ro)
@@ -174,14 +192,19 @@ func (r *roller) describePreferences(ro *rollout) string {
 }
 
 // clearForeign deals with a refresh that someone else runs on the group,
-// following on_refresh_in_progress.
+// following on_refresh_in_progress. A refresh that is rolling back or
+// being cancelled is never cancelled: that would leave the group half-way
+// back; it is waited for instead.
 func (r *roller) clearForeign(ctx context.Context, ro *rollout) error {
 	f := ro.foreign
 	id := aws.ToString(f.InstanceRefreshId)
-	switch r.cfg.OnRefreshInProgress {
-	case InProgressWait:
+	unwinding := f.Status == astypes.InstanceRefreshStatusRollbackInProgress || f.Status == astypes.InstanceRefreshStatusCancelling
+	switch {
+	case r.cfg.OnRefreshInProgress == InProgressWait:
 		r.say(ro, "instance refresh %s (not this build's) is %s: waiting for it to end before starting", id, f.Status)
-	case InProgressCancel:
+	case r.cfg.OnRefreshInProgress == InProgressCancel && unwinding:
+		r.say(ro, "instance refresh %s (not this build's) is %s: not cancelling that; waiting for it to end before starting", id, f.Status)
+	case r.cfg.OnRefreshInProgress == InProgressCancel:
 		r.say(ro, "instance refresh %s (not this build's) is %s: cancelling it", id, f.Status)
 		_, err := ro.clients.autoscaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(ro.group)})
 		var notActive *astypes.ActiveInstanceRefreshNotFoundFault
@@ -191,20 +214,11 @@ func (r *roller) clearForeign(ctx context.Context, ro *rollout) error {
 	default:
 		return foreignRefreshError(ro, f)
 	}
-	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(r.waitOpt,
-		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) { o.Retryable = anyEnd })...)
-	last, err := w.WaitForOutput(ctx, &autoscaling.DescribeInstanceRefreshesInput{
-		AutoScalingGroupName: aws.String(ro.group), InstanceRefreshIds: []string{id},
-	}, r.remaining())
+	last, err := r.waitRefresh(ctx, ro, id, r.remaining(), anyEnd)
 	if err != nil {
 		return fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s) of someone else to end: %w", ro.group, id, err)
 	}
 	r.say(ro, "instance refresh %s ended %s", id, last.Status)
 	ro.foreign = nil
 	return nil
-}
-
-// anyEnd is a Retryable that stops at any end of a refresh.
-func anyEnd(_ context.Context, r astypes.InstanceRefresh) (bool, error) {
-	return instancerefresh.IsActive(r.Status), nil
 }

@@ -49,11 +49,34 @@ type rollout struct {
 	// From the later steps.
 	startAttempted bool
 	startAttemptAt time.Time
-	refreshID      string
-	final          *astypes.InstanceRefresh
-	action         string // what was done on interruption or timeout, if anything
-	leftRunning    bool   // the refresh may still be running: detached, or not reachable to stop
-	err            error
+	// startInDoubt: a start was sent, its answer never came and no refresh
+	// of ours could be found, yet one may have begun.
+	startInDoubt bool
+	refreshID    string
+	// final is the refresh as last seen: its end, or where it stood when
+	// the post-processor stopped following it.
+	final *astypes.InstanceRefresh
+	// back is how the refresh that on_failure = rollback started ended.
+	back     astypes.InstanceRefreshStatus
+	action   string // what was done on interruption or timeout, if anything
+	detached bool   // the refresh was left running on purpose
+	// abandoned are versions created from a source the group no longer
+	// runs (it changed before the refresh started): they are not in use.
+	abandoned []string
+	err       error
+}
+
+// outcome is how ro's roll-out ended, as far as it was observed.
+func (ro *rollout) outcome() outcome {
+	o := observed{
+		upToDate: ro.upToDate != "",
+		started:  ro.refreshID != "" || ro.startInDoubt,
+		back:     ro.back,
+	}
+	if ro.final != nil {
+		o.last = ro.final.Status
+	}
+	return decideOutcome(o)
 }
 
 func (ro *rollout) label() string {
@@ -117,12 +140,17 @@ type roller struct {
 	// whole roll-out rather than each group or phase.
 	deadline time.Time
 	waitOpt  []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
+
+	// now and sleep are the roller's clock; tests replace them so that no
+	// unit test waits for real.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // remaining is what is left of the run's timeout, at least a moment so
 // that a wait past the deadline still reports a timeout.
 func (r *roller) remaining() time.Duration {
-	return max(time.Until(r.deadline), time.Millisecond)
+	return max(r.deadline.Sub(r.now()), time.Millisecond)
 }
 
 // say prints one line about one group.
@@ -135,25 +163,43 @@ func (r *roller) say(ro *rollout, format string, args ...any) {
 // run rolls every group: resolve targets, create versions, start
 // refreshes, wait, in that order. Every group is read and checked before
 // any is changed. Groups then go in waves (the targets' wave numbers): a
-// wave starts only when every group of the waves before it succeeded. In a
-// wave each phase runs for all its groups at once (at most max_concurrency
-// at a time), and once refreshes run, a failure elsewhere does not stop
-// them.
+// wave starts only when every group of the waves before it succeeded, and
+// its groups are read again first, since hours may have passed. In a wave
+// each phase runs for all its groups at once (at most max_concurrency at a
+// time), and once refreshes run, a failure elsewhere does not stop them.
 func (r *roller) run(ctx context.Context, ros []*rollout) error {
-	r.deadline = time.Now().Add(r.cfg.timeout)
+	r.deadline = r.now().Add(r.cfg.timeout)
 	r.multi = len(ros) > 1
 	r.forEach(ros, func(ro *rollout) { ro.err = r.resolve(ctx, ro) })
 	if errs := r.errorsOf(ros); len(errs) > 0 {
 		return fmt.Errorf("nothing was changed: %w", errors.Join(errs...))
 	}
+	r.sayWarnings(ros)
 
 	waves := byWave(ros)
 	for i, wave := range waves {
+		// Before a later wave: stop cleanly rather than start refreshes that
+		// an interruption or the timeout would roll back at once.
+		var stop error
+		switch {
+		case i > 0 && ctx.Err() != nil:
+			stop = fmt.Errorf("interrupted after wave %d succeeded: %w", i, ctx.Err())
+		case i > 0:
+			stop = r.checkBudget(wave, fmt.Sprintf("wave %d", i+1))
+		}
+		if stop != nil {
+			var rest []*rollout
+			for _, later := range waves[i:] {
+				rest = append(rest, later...)
+			}
+			r.ui.Say(fmt.Sprintf("Not starting wave %d: %v", i+1, stop))
+			return fmt.Errorf("%w\nnothing was changed in: %s", stop, labels(rest))
+		}
 		if len(waves) > 1 {
 			r.ui.Say(fmt.Sprintf("Wave %d of %d: %s", i+1, len(waves), labels(wave)))
 		}
-		err := r.runWave(ctx, wave)
-		if err == nil && ctx.Err() == nil {
+		err := r.runWave(ctx, wave, i > 0)
+		if err == nil {
 			continue
 		}
 		var rest []*rollout
@@ -169,9 +215,23 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 	return nil
 }
 
-// runWave creates the versions of a wave's groups, starts their refreshes
-// and waits for them.
-func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
+// sayWarnings prints what resolve found worth telling but not refusing.
+func (r *roller) sayWarnings(ros []*rollout) {
+	for _, ro := range ros {
+		for _, w := range ro.warnings {
+			r.say(ro, "Warning: %s", w)
+		}
+	}
+}
+
+// runWave settles refreshes of others and reads the groups again where
+// that is due, creates the versions of a wave's groups, starts their
+// refreshes and waits for them.
+func (r *roller) runWave(ctx context.Context, ros []*rollout, reread bool) error {
+	r.forEach(ros, func(ro *rollout) { ro.err = r.prepare(ctx, ro, reread) })
+	if errs := r.errorsOf(ros); len(errs) > 0 {
+		return stopBeforeStart(ros, errors.Join(errs...))
+	}
 	r.forEach(ros, func(ro *rollout) { ro.err = r.createVersion(ctx, ro) })
 	if errs := r.errorsOf(ros); len(errs) > 0 {
 		return stopBeforeStart(ros, errors.Join(errs...))
@@ -197,12 +257,12 @@ func (r *roller) runWave(ctx context.Context, ros []*rollout) error {
 		r.waitAll(ctx, started)
 	default:
 		for _, ro := range started {
-			ro.leftRunning = true
+			ro.detached = true
 			r.say(ro, "not waiting (wait = false); follow the refresh with: %s", followCommand(ro))
 		}
 	}
 	errs := r.errorsOf(ros)
-	if ctx.Err() != nil && len(errs) == 0 {
+	if ctx.Err() != nil && len(errs) == 0 && !slices.ContainsFunc(ros, func(ro *rollout) bool { return ro.outcome().deployed() }) {
 		errs = append(errs, fmt.Errorf("interrupted before any refresh started: %w", ctx.Err()))
 	}
 	if len(errs) == 0 {
@@ -287,10 +347,12 @@ func withUnused(ros []*rollout, err error) error {
 	return err
 }
 
-// unusedVersions names the versions created for groups with no refresh.
+// unusedVersions names the versions created for groups with no refresh,
+// and those abandoned because their group changed before its start.
 func unusedVersions(ros []*rollout) []string {
 	var unused []string
 	for _, ro := range ros {
+		unused = append(unused, ro.abandoned...)
 		if ro.refreshID != "" {
 			continue
 		}

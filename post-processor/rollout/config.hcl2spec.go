@@ -40,6 +40,7 @@ type FlatConfig struct {
 	OnFailure                 *string                       `mapstructure:"on_failure" cty:"on_failure" hcl:"on_failure"`
 	PollMinDelay              *string                       `mapstructure:"poll_min_delay" cty:"poll_min_delay" hcl:"poll_min_delay"`
 	PollMaxDelay              *string                       `mapstructure:"poll_max_delay" cty:"poll_max_delay" hcl:"poll_max_delay"`
+	PollsPerSecond            *float64                      `mapstructure:"polls_per_second" cty:"polls_per_second" hcl:"polls_per_second"`
 	CopyLaunchConfiguration   *bool                         `mapstructure:"copy_launch_configuration" cty:"copy_launch_configuration" hcl:"copy_launch_configuration"`
 	SetDefaultVersion         *bool                         `mapstructure:"set_default_version" cty:"set_default_version" hcl:"set_default_version"`
 	VersionDescription        *string                       `mapstructure:"version_description" cty:"version_description" hcl:"version_description"`
@@ -86,6 +87,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"on_failure":                  &hcldec.AttrSpec{Name: "on_failure", Type: cty.String, Required: false},
 		"poll_min_delay":              &hcldec.AttrSpec{Name: "poll_min_delay", Type: cty.String, Required: false},
 		"poll_max_delay":              &hcldec.AttrSpec{Name: "poll_max_delay", Type: cty.String, Required: false},
+		"polls_per_second":            &hcldec.AttrSpec{Name: "polls_per_second", Type: cty.Number, Required: false},
 		"copy_launch_configuration":   &hcldec.AttrSpec{Name: "copy_launch_configuration", Type: cty.Bool, Required: false},
 		"set_default_version":         &hcldec.AttrSpec{Name: "set_default_version", Type: cty.Bool, Required: false},
 		"version_description":         &hcldec.AttrSpec{Name: "version_description", Type: cty.String, Required: false},

@@ -88,7 +88,7 @@ func TestConfigErrors(t *testing.T) {
 		}},
 		{"alarms", map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"alarms": []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"}}}, []string{"alarms: at most 10, got 11"}},
 		{"poll delays", map[string]interface{}{"target": target(), "poll_min_delay": "1ms", "poll_max_delay": "often"}, []string{
-			`poll_min_delay: want a duration of at least 100ms`, `poll_max_delay: want a duration`,
+			`poll_min_delay: want a duration from 100ms to 1h such as 5s, got "1ms"`, `poll_max_delay: want a duration from 100ms to 1h`,
 		}},
 		{"poll order", map[string]interface{}{"target": target(), "poll_min_delay": "10s", "poll_max_delay": "1s"}, []string{"poll_max_delay: must not be below poll_min_delay (10s)"}},
 		{"on_failure needs auto_rollback off", map[string]interface{}{"target": target(), "on_failure": "rollback"}, []string{`on_failure: "rollback" needs instance_refresh.auto_rollback = false`}},

@@ -46,7 +46,7 @@ func (r *roller) act(ro *rollout, action string) string {
 	ro.action = r.doAction(ctx, ro, action)
 	cancel()
 	r.say(ro, "%s", ro.action)
-	if ro.outcome() == outcomeMayBeRunning && !ro.detached {
+	if ro.acted || (ro.outcome() == outcomeMayBeRunning && !ro.detached) {
 		ro.action += "\n" + r.followEnd(ro)
 	}
 	return ro.action
@@ -103,6 +103,7 @@ func (r *roller) acted(ro *rollout, actedOn, msg string) string {
 	if actedOn != "" && actedOn != ro.refreshID {
 		return fmt.Sprintf("%s; but AWS acted on instance refresh %s, not on %s: check the group now: aws autoscaling describe-instance-refreshes --region %s --auto-scaling-group-name %s", msg, actedOn, ro.refreshID, ro.region, ro.group)
 	}
+	ro.acted = true
 	// Until it is read again, it is a refresh on its way back: running.
 	ro.final = &astypes.InstanceRefresh{InstanceRefreshId: aws.String(ro.refreshID), Status: astypes.InstanceRefreshStatusPending}
 	ctx, cancel := cleanupContext()
@@ -119,6 +120,7 @@ func (r *roller) confirm(ctx context.Context, ro *rollout, action string, callEr
 	switch {
 	case err != nil:
 	case slices.Contains(done, cur.Status):
+		ro.acted = true
 		return fmt.Sprintf("%s of instance refresh %s under way (%s; the answer to the request was lost, but the refresh is %s)", action, ro.refreshID, callErr, cur.Status)
 	case knownStatus(cur.Status) && !instancerefresh.IsActive(cur.Status):
 		return fmt.Sprintf("instance refresh %s had already ended %s: %s", ro.refreshID, cur.Status, endState(ro, cur.Status))
@@ -144,10 +146,10 @@ func (r *roller) lookUp(ctx context.Context, ro *rollout) (*astypes.InstanceRefr
 // followEnd follows ro's refresh after a rollback or cancel until it ends,
 // for at most followTimeout, and says where it left the group.
 func (r *roller) followEnd(ro *rollout) string {
-	ctx, cancel := context.WithTimeout(context.Background(), followTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.followFor)
 	defer cancel()
-	r.say(ro, "following instance refresh %s to its end (at most %s; it goes on regardless)", ro.refreshID, followTimeout)
-	last, err := r.waitRefresh(ctx, ro, ro.refreshID, followTimeout, anyEnd)
+	r.say(ro, "following instance refresh %s to its end (at most %s; it goes on regardless)", ro.refreshID, r.followFor)
+	last, err := r.waitRefresh(ctx, ro, ro.refreshID, r.followFor, anyEnd)
 	if last != nil {
 		ro.final = last
 	}
@@ -158,7 +160,7 @@ func (r *roller) followEnd(ro *rollout) string {
 	case err == nil && last != nil:
 		msg = fmt.Sprintf("instance refresh %s reports status %q, which this plugin does not know: it may still be running; check it with: %s", ro.refreshID, last.Status, followCommand(ro))
 	case last != nil:
-		msg = fmt.Sprintf("instance refresh %s is still %s after %s: it goes on without this build; follow it with: %s", ro.refreshID, last.Status, followTimeout, followCommand(ro))
+		msg = fmt.Sprintf("instance refresh %s is still %s after %s: it goes on without this build; follow it with: %s", ro.refreshID, last.Status, r.followFor, followCommand(ro))
 	default:
 		msg = fmt.Sprintf("could not follow instance refresh %s (%v): it may still be running; check it with: %s", ro.refreshID, err, followCommand(ro))
 	}

@@ -25,6 +25,10 @@ type Result struct {
 	InstanceRefreshID   string `mapstructure:"instance_refresh_id"`
 	// Status is the refresh's last known status, or NotStarted.
 	Status string `mapstructure:"status"`
+	// Outcome is how the roll-out of the group ended: "succeeded", "up to
+	// date", "rolled back", "failed in place", "may still be running" or
+	// "not started".
+	Outcome string `mapstructure:"outcome"`
 }
 
 // Artifact describes the roll-outs. Its Destroy deletes nothing: the
@@ -46,6 +50,7 @@ func newArtifact(ros []*rollout) *Artifact {
 			Version:           ro.version,
 			InstanceRefreshID: ro.refreshID,
 			Status:            "NotStarted",
+			Outcome:           ro.outcome().String(),
 		}
 		if ro.lc != nil {
 			res.LaunchConfiguration = ro.lc.copyName
@@ -86,7 +91,7 @@ func (a *Artifact) Id() string {
 func (a *Artifact) String() string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS")
+	fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS\tOUTCOME")
 	for _, r := range a.Results {
 		version := "-"
 		if r.Version != 0 {
@@ -96,7 +101,7 @@ func (a *Artifact) String() string {
 		if r.LaunchConfiguration != "" {
 			launches, version = r.LaunchConfiguration, "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status, r.Outcome)
 	}
 	w.Flush()
 	return strings.TrimSuffix(b.String(), "\n")
@@ -133,6 +138,7 @@ func (r Result) state() map[string]string {
 		"version":              strconv.FormatInt(r.Version, 10),
 		"instance_refresh_id":  r.InstanceRefreshID,
 		"status":               r.Status,
+		"outcome":              r.Outcome,
 	}
 }
 

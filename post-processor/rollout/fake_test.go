@@ -60,6 +60,35 @@ type fakeAWS struct {
 	// stuckRollback keeps a rollback in RollbackInProgress; otherwise it
 	// ends RollbackSuccessful at the next poll that asks for it.
 	stuckRollback bool
+	// hideNew hides each new refresh from that many Describe calls (AWS
+	// lists a new refresh only after a moment).
+	hideNew int
+	hidden  map[string]int
+	// startNoID answers StartInstanceRefresh without a refresh id;
+	// startNothing then starts none either.
+	startNoID, startNothing bool
+	// rollbackErr is returned by RollbackInstanceRefresh after it acted
+	// (a lost answer).
+	rollbackErr error
+}
+
+// testClock is a clock that moves only when slept on.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
 }
 
 func newFakeAWS() *fakeAWS {
@@ -205,7 +234,16 @@ func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartI
 		}
 	}
 	f.started = append(f.started, in)
+	if f.startNoID && f.startNothing {
+		return &autoscaling.StartInstanceRefreshOutput{}, nil
+	}
 	id := fmt.Sprintf("refresh-%d", len(f.started))
+	if f.hideNew > 0 {
+		if f.hidden == nil {
+			f.hidden = map[string]int{}
+		}
+		f.hidden[id] = f.hideNew
+	}
 	if f.refreshTime > 0 {
 		f.startedAt[id] = time.Now()
 	}
@@ -221,6 +259,9 @@ func (f *fakeAWS) StartInstanceRefresh(_ context.Context, in *autoscaling.StartI
 			f.startErr = nil
 		}
 		return nil, err
+	}
+	if f.startNoID {
+		return &autoscaling.StartInstanceRefreshOutput{}, nil
 	}
 	return &autoscaling.StartInstanceRefreshOutput{InstanceRefreshId: aws.String(id)}, nil
 }
@@ -240,6 +281,10 @@ func (f *fakeAWS) DescribeInstanceRefreshes(_ context.Context, in *autoscaling.D
 	for _, r := range f.refreshes {
 		id := aws.ToString(r.InstanceRefreshId)
 		if len(in.InstanceRefreshIds) > 0 && in.InstanceRefreshIds[0] != id {
+			continue
+		}
+		if f.hidden[id] > 0 {
+			f.hidden[id]--
 			continue
 		}
 		if f.settled[id] && r.Status == "RollbackInProgress" && len(in.InstanceRefreshIds) > 0 && !f.stuckRollback {
@@ -302,6 +347,9 @@ func (f *fakeAWS) RollbackInstanceRefresh(_ context.Context, in *autoscaling.Rol
 	for _, r := range f.refreshes {
 		if isActiveStatus(r.Status) {
 			f.settle(r, "RollbackInProgress")
+			if f.rollbackErr != nil {
+				return nil, f.rollbackErr
+			}
 			return &autoscaling.RollbackInstanceRefreshOutput{InstanceRefreshId: r.InstanceRefreshId}, nil
 		}
 	}

@@ -35,6 +35,8 @@ type PostProcessor struct {
 	// sleep when nil); tests replace them.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+	// followFor replaces followTimeout when set; tests shorten it.
+	followFor time.Duration
 }
 
 // ConfigSpec returns the HCL2 schema of Config.
@@ -68,9 +70,17 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 			o.MinDelay, o.MaxDelay = p.config.pollMinDelay, p.config.pollMaxDelay
 		},
 	}, p.waitOptions...)
-	r := &roller{cfg: &p.config, retryer: p.config.AccessConfig.NewRetryer(), ui: ui, waitOpt: waitOpt, now: p.now, sleep: p.sleep}
+	budgets, err := instancerefresh.NewBudgets(p.config.pollsPerSecond, instancerefresh.DefaultBudgetBurst)
+	if err != nil {
+		return nil, false, false, fmt.Errorf("polls_per_second: %w", err)
+	}
+	r := &roller{budgets: budgets, cfg: &p.config, retryer: p.config.AccessConfig.NewRetryer(), ui: ui, waitOpt: waitOpt, now: p.now, sleep: p.sleep}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	r.followFor = p.followFor
+	if r.followFor == 0 {
+		r.followFor = followTimeout
 	}
 	if r.sleep == nil {
 		r.sleep = smithytime.SleepWithContext

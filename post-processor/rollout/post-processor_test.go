@@ -31,9 +31,14 @@ func newTestPP(t *testing.T, regions map[string]*fakeAWS, raw map[string]interfa
 		waitOptions: []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions){
 			func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
 				o.MinDelay, o.MaxDelay = time.Millisecond, time.Millisecond
+				o.Budget = nil // polls a millisecond apart would only queue for it
 			},
 		},
 	}
+	// The roller's own clock moves only when it sleeps, so that its waits
+	// (a lost start looked for) take no real time.
+	clk := &testClock{t: time.Now()}
+	p.now, p.sleep = clk.Now, clk.Sleep
 	if raw == nil {
 		raw = map[string]interface{}{}
 	}
@@ -113,7 +118,7 @@ func TestPostProcessHappyPath(t *testing.T) {
 	}
 
 	a := art.(*Artifact)
-	want := Result{Region: "us-east-1", AutoScalingGroup: "web", ImageID: "ami-new", LaunchTemplateID: "lt-1", SourceVersion: 3, Version: 4, InstanceRefreshID: "refresh-1", Status: "Successful"}
+	want := Result{Region: "us-east-1", AutoScalingGroup: "web", ImageID: "ami-new", LaunchTemplateID: "lt-1", SourceVersion: 3, Version: 4, InstanceRefreshID: "refresh-1", Status: "Successful", Outcome: "succeeded"}
 	if !reflect.DeepEqual(a.Results, []Result{want}) {
 		t.Errorf("artifact %+v, want %+v", a.Results, want)
 	}

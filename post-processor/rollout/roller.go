@@ -60,6 +60,7 @@ type rollout struct {
 	back     astypes.InstanceRefreshStatus
 	action   string // what was done on interruption or timeout, if anything
 	detached bool   // the refresh was left running on purpose
+	acted    bool   // a rollback or cancel reached the refresh
 	// abandoned are versions created from a source the group no longer
 	// runs (it changed before the refresh started): they are not in use.
 	abandoned []string
@@ -140,11 +141,17 @@ type roller struct {
 	// whole roll-out rather than each group or phase.
 	deadline time.Time
 	waitOpt  []func(*instancerefresh.InstanceRefreshCompleteWaiterOptions)
+	// budgets share polls_per_second among the waits of each account and
+	// region: Auto Scaling throttles them with one budget, which every
+	// other tool in the account draws on too.
+	budgets *instancerefresh.Budgets
 
 	// now and sleep are the roller's clock; tests replace them so that no
 	// unit test waits for real.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+	// followFor bounds following a rollback or cancel (followTimeout).
+	followFor time.Duration
 }
 
 // remaining is what is left of the run's timeout, at least a moment so

@@ -73,7 +73,15 @@ func (r *roller) waitOne(ctx context.Context, ro *rollout) {
 // printing its progress. retryable, when set, replaces the waiter's
 // default decision of when to stop.
 func (r *roller) waitRefresh(ctx context.Context, ro *rollout, id string, maxWait time.Duration, retryable func(context.Context, astypes.InstanceRefresh) (bool, error)) (*astypes.InstanceRefresh, error) {
-	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(r.waitOpt,
+	opts := append([]func(*instancerefresh.InstanceRefreshCompleteWaiterOptions){
+		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
+			// Every wait in an account and region draws on one budget.
+			if r.budgets != nil {
+				o.Budget = r.budgets.For(ro.account, ro.region)
+			}
+		},
+	}, r.waitOpt...)
+	w := instancerefresh.NewInstanceRefreshCompleteWaiter(ro.clients.autoscaling, append(opts,
 		func(o *instancerefresh.InstanceRefreshCompleteWaiterOptions) {
 			o.OnProgress = func(ir astypes.InstanceRefresh) { r.say(ro, "%s", progressLine(ir)) }
 			if retryable != nil {

@@ -18,12 +18,12 @@ import (
 func TestFailedBuildKeepsAnAMIGroupsStillLaunch(t *testing.T) {
 	e := newEnv(t)
 	e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 2})
+	e.emu.SetSpeed(50) // a 300 s warm-up lasts 6 s: well past the timeout
 	file := e.write(build{
 		Targets: []target{{Group: "web"}},
-		// A two-hour pause at the first checkpoint keeps the refresh busy
-		// past the timeout.
-		Refresh: `      checkpoint_percentages = [50, 100]
-      checkpoint_delay       = "2h"`,
+		// A long warm-up keeps the refresh busy past the timeout (a
+		// checkpoint delay longer than the timeout is refused at validate).
+		Refresh: warmup300,
 		Extra: `    timeout    = "3s"
     on_timeout = "detach"`,
 	})

@@ -37,17 +37,36 @@ func twoWaves(t *testing.T, extra map[string]interface{}) (p *PostProcessor, eas
 
 const twoRegions = "us-east-1:ami-new,us-west-2:ami-west"
 
+// moveDuringWave1 has someone point west's group at version ref while
+// east's refresh (wave 1) runs.
+func moveDuringWave1(east, west *fakeAWS, ref string) {
+	east.onPoll = func(n int) {
+		if n == 1 {
+			west.mu.Lock()
+			west.groups["web"] = withVersion(west.groups["web"], ref)
+			west.mu.Unlock()
+		}
+	}
+}
+
+// cancelAtPoll returns a context that is cancelled, as by Ctrl-C, during
+// the n-th poll of a watched refresh.
+func cancelAtPoll(t *testing.T, f *fakeAWS, n int) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f.onPoll = func(i int) {
+		if i == n {
+			cancel()
+		}
+	}
+	return ctx
+}
+
 func TestLaterWaveRollsFromWhatItsGroupRunsNow(t *testing.T) {
 	p, east, west := twoWaves(t, nil)
 	// While wave 1 runs, someone moves the wave-2 group to version 2 (say,
 	// another instance type).
-	east.onPoll = func(n int) {
-		if n == 1 {
-			west.mu.Lock()
-			west.groups["web"] = withVersion(west.groups["web"], "2")
-			west.mu.Unlock()
-		}
-	}
+	moveDuringWave1(east, west, "2")
 	ui := &packersdk.MockUi{}
 	if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact(twoRegions)); err != nil {
 		t.Fatal(err)
@@ -62,13 +81,7 @@ func TestLaterWaveRollsFromWhatItsGroupRunsNow(t *testing.T) {
 
 func TestLaterWaveRefusedWhenItsGroupNoLongerQualifies(t *testing.T) {
 	p, east, west := twoWaves(t, nil)
-	east.onPoll = func(n int) {
-		if n == 1 {
-			west.mu.Lock()
-			west.groups["web"] = withVersion(west.groups["web"], "$Latest")
-			west.mu.Unlock()
-		}
-	}
+	moveDuringWave1(east, west, "$Latest")
 	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact(twoRegions))
 	if err == nil || !strings.Contains(err.Error(), "cannot roll back to $Latest") || !strings.Contains(err.Error(), "reading the group again") {
 		t.Fatalf("err = %v, want the re-read group refused", err)
@@ -220,13 +233,7 @@ func TestLostRollbackAnswerIsConfirmed(t *testing.T) {
 	f.script = []astypes.InstanceRefreshStatus{"InProgress"}
 	f.rollbackErr = lostAnswer{}
 	f.stuckRollback = true
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f.onPoll = func(n int) {
-		if n == 2 {
-			cancel()
-		}
-	}
+	ctx := cancelAtPoll(t, f, 2) // Ctrl-C mid-refresh
 	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
 	p.followFor = 50 * time.Millisecond
 	_, _, _, err := p.PostProcess(ctx, &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
@@ -244,13 +251,7 @@ func TestLostRollbackAnswerIsConfirmed(t *testing.T) {
 func TestInterruptDuringRollbackFollowsItToItsEnd(t *testing.T) {
 	f := newFakeAWS()
 	f.script = []astypes.InstanceRefreshStatus{"InProgress"}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f.onPoll = func(n int) {
-		if n == 2 {
-			cancel()
-		}
-	}
+	ctx := cancelAtPoll(t, f, 2) // Ctrl-C mid-refresh
 	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
 	art, _, _, err := p.PostProcess(ctx, &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
 	if err == nil || !strings.Contains(err.Error(), "ended RollbackSuccessful: rolled back: the group is on version 3 of lt-1 again") {

@@ -282,13 +282,7 @@ func TestPostProcessInterrupt(t *testing.T) {
 		t.Run(c.action, func(t *testing.T) {
 			f := newFakeAWS()
 			f.script = []astypes.InstanceRefreshStatus{"InProgress"}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			f.onPoll = func(n int) {
-				if n == 2 {
-					cancel() // Ctrl-C mid-refresh
-				}
-			}
+			ctx := cancelAtPoll(t, f, 2) // Ctrl-C mid-refresh
 			p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"on_interrupt": c.action})
 			ui := &packersdk.MockUi{}
 			_, _, _, err := p.PostProcess(ctx, ui, amiArtifact("us-east-1:ami-new"))

@@ -520,78 +520,87 @@ func TestCorrectnessUnknownStatus(t *testing.T) {
 // 7. A minute of throttling.
 
 // TestCorrectnessThrottledMinute: every Auto Scaling and EC2 call is
-// throttled for a full minute of real time once the post-processor runs,
-// then 30% of them until the end. The roll-out must ride it out without
-// draining a retry quota: one version, one refresh, the whole fleet on the
-// new AMI.
+// throttled for a full minute of real time, then 30% of them until the end:
+// once from the post-processor's start (its reads, the new version and the
+// start meet it), once from the refresh's start (its waiter meets it, every
+// poll refused for a minute). The roll-out must ride it out without
+// draining a retry quota or giving up on the wait: one version, one
+// refresh, the whole fleet on the new AMI.
 func TestCorrectnessThrottledMinute(t *testing.T) {
-	e := newEnv(t)
-	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 4})
-	run := e.startBuild(e.write(build{Targets: []target{{Group: "web"}}, Refresh: warmup300}))
-	run.onOverrun = func() { logTimeline(t, afterBuilder(e.emu.Calls())) }
-	pp := run.waitContains("Running post-processor")
-	e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Kind: awsemu.FaultThrottle})
-	e.emu.AddFault(awsemu.Fault{Service: "ec2", Kind: awsemu.FaultThrottle})
-	// A call of the post-processor's may have gone out between its first
-	// line and the faults: the minute counts from here.
-	fullFrom := time.Now()
-	fullUntil := fullFrom.Add(time.Minute)
-	timer := time.AfterFunc(time.Minute, func() {
-		e.emu.ClearFaults()
-		e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Kind: awsemu.FaultThrottle, Rate: 0.3})
-		e.emu.AddFault(awsemu.Fault{Service: "ec2", Kind: awsemu.FaultThrottle, Rate: 0.3})
-	})
-	code, out := run.wait()
-	timer.Stop()
-	e.emu.ClearFaults()
-	t.Logf("post-processor ran %s", (run.elapsed - pp.at.Sub(run.start)).Round(time.Millisecond))
-	calls := afterBuilder(e.emu.Calls())
-	logFigures(t, calls)
-	if code != 0 {
-		logTimeline(t, calls)
-		t.Fatalf("packer build exited %d under a minute of throttling", code)
-	}
-	if strings.Contains(out, "retry quota exceeded") {
-		t.Error("the output shows a drained retry quota")
-	}
+	for _, c := range []struct {
+		name  string
+		from  func(run *packerRun) outputLine // the line the minute starts at
+		calls string                          // an action that must meet it
+	}{
+		{"from-post-processor-start", func(run *packerRun) outputLine { return run.waitContains("Running post-processor") }, "DescribeAutoScalingGroups"},
+		{"from-refresh-start", func(run *packerRun) outputLine {
+			return run.waitLine("started instance refresh line", startedLine.MatchString)
+		}, "DescribeInstanceRefreshes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 4})
+			run := e.startBuild(e.write(build{Targets: []target{{Group: "web"}}, Refresh: warmup300}))
+			run.onOverrun = func() { logTimeline(t, afterBuilder(e.emu.Calls())) }
+			c.from(run)
+			e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Kind: awsemu.FaultThrottle})
+			e.emu.AddFault(awsemu.Fault{Service: "ec2", Kind: awsemu.FaultThrottle})
+			// A call may have gone out between the line and the faults: the
+			// minute counts from here.
+			fullFrom := time.Now()
+			fullUntil := fullFrom.Add(time.Minute)
+			timer := time.AfterFunc(time.Minute, func() {
+				e.emu.ClearFaults()
+				e.emu.AddFault(awsemu.Fault{Service: "autoscaling", Kind: awsemu.FaultThrottle, Rate: 0.3})
+				e.emu.AddFault(awsemu.Fault{Service: "ec2", Kind: awsemu.FaultThrottle, Rate: 0.3})
+			})
+			code, out := run.wait()
+			timer.Stop()
+			e.emu.ClearFaults()
+			calls := afterBuilder(e.emu.Calls())
+			logFigures(t, calls)
+			if code != 0 {
+				logTimeline(t, calls)
+				t.Fatalf("packer build exited %d under a minute of throttling", code)
+			}
+			if strings.Contains(out, "retry quota exceeded") {
+				t.Error("the output shows a drained retry quota")
+			}
 
-	// The minute really was throttled: the post-processor kept calling
-	// through it (the SDK backs off up to its maximum delay between
-	// attempts, so how close to its end is not asked), and nothing got
-	// through before it was over.
-	during := 0
-	for _, c := range calls {
-		if c.Action == "" || c.Time.Before(fullFrom) || c.Time.After(fullUntil) {
-			continue
-		}
-		if c.Fault != awsemu.FaultThrottle {
-			t.Errorf("%s at %s got through during the minute of full throttling", c.Action, c.Time.Format(time.StampMilli))
-			continue
-		}
-		during++
-	}
-	if during < 3 {
-		t.Errorf("%d throttled calls during the minute: the test did not throttle the roll-out", during)
-	}
-	after30 := 0
-	for _, c := range calls {
-		if c.Time.After(fullUntil) && c.Fault == awsemu.FaultThrottle {
-			after30++
-		}
-	}
-	t.Logf("throttled calls after the full minute: %d", after30)
+			// The minute really was throttled: the post-processor kept
+			// calling through it (the retryer backs off up to its maximum
+			// delay between attempts, so how close to its end is not
+			// asked), and nothing got through before it was over.
+			during := 0
+			for _, call := range calls {
+				if call.Action == "" || call.Time.Before(fullFrom) || call.Time.After(fullUntil) {
+					continue
+				}
+				if call.Fault != awsemu.FaultThrottle {
+					t.Errorf("%s at %s got through during the minute of full throttling", call.Action, call.Time.Format(time.StampMilli))
+					continue
+				}
+				if call.Action == c.calls {
+					during++
+				}
+			}
+			if during < 3 {
+				t.Errorf("%d throttled %s calls during the minute, want 3 or more: the test did not throttle what it means to", during, c.calls)
+			}
 
-	ami := e.newAMI("us-east-1", amiName(t))
-	st := e.snapshot("us-east-1", "web")
-	wantAllOn(t, st, ami, 4)
-	if st.Version != "2" {
-		t.Errorf("group on version %q, want 2", st.Version)
-	}
-	if n := e.versionCount("us-east-1", seeded.LaunchTemplateID); n != 2 {
-		t.Errorf("template has %d versions, want 2: exactly one created", n)
-	}
-	if irs := e.refreshes("us-east-1", "web"); len(irs) != 1 || irs[0].Status != astypes.InstanceRefreshStatusSuccessful {
-		t.Errorf("refreshes %s, want exactly one, Successful", describeRefreshes(irs))
+			ami := e.newAMI("us-east-1", amiName(t))
+			st := e.snapshot("us-east-1", "web")
+			wantAllOn(t, st, ami, 4)
+			if st.Version != "2" {
+				t.Errorf("group on version %q, want 2", st.Version)
+			}
+			if n := e.versionCount("us-east-1", seeded.LaunchTemplateID); n != 2 {
+				t.Errorf("template has %d versions, want 2: exactly one created", n)
+			}
+			if irs := e.refreshes("us-east-1", "web"); len(irs) != 1 || irs[0].Status != astypes.InstanceRefreshStatusSuccessful {
+				t.Errorf("refreshes %s, want exactly one, Successful", describeRefreshes(irs))
+			}
+		})
 	}
 }
 

@@ -213,17 +213,10 @@ func simulateFleet(tb testing.TB, shapes []shape, seeds []uint64, budget bool) f
 	for i, s := range shapes {
 		group := fmt.Sprintf("group-%d", i)
 		api.groups[group] = s
-		rnd := rand.New(rand.NewPCG(seeds[i], 7))
 		w := NewInstanceRefreshCompleteWaiter(api, func(o *InstanceRefreshCompleteWaiterOptions) {
 			o.now, o.sleep = clk.Now, clk.Sleep
 			o.Budget = bud
-			o.jitter = func(d time.Duration) time.Duration {
-				spread := int64(d) / 5
-				if spread <= 0 {
-					return d
-				}
-				return d - time.Duration(spread) + time.Duration(rnd.Int64N(2*spread+1))
-			}
+			o.jitter = seededJitter(seeds[i])
 		})
 		in := &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group), InstanceRefreshIds: []string{"r-" + group}}
 		clk.Go(&wg, func() {

@@ -104,11 +104,12 @@ func benchWaiter(b *testing.B, refreshes []shape, maxDelay time.Duration) {
 	var calls int
 	for i := 0; i < b.N; i++ {
 		late, calls = late[:0], 0
-		for _, s := range refreshes {
+		for j, s := range refreshes {
 			tl := newTimeline(s.steps...)
 			w := NewInstanceRefreshCompleteWaiter(prefTimeline{tl, s.bake, s.warmup}, func(o *InstanceRefreshCompleteWaiterOptions) {
 				o.now, o.sleep = tl.clock.Now, tl.clock.Sleep
 				o.MaxDelay = maxDelay
+				o.jitter = seededJitter(uint64(j + 1))
 			})
 			if err := w.Wait(context.Background(), params, 24*time.Hour); err != nil {
 				b.Fatal(err)
@@ -118,6 +119,20 @@ func benchWaiter(b *testing.B, refreshes []shape, maxDelay time.Duration) {
 		}
 	}
 	report(b, late, calls)
+}
+
+// seededJitter is defaultJitter drawn from its own seeded source, so that
+// a benchmark measures the same polls on every run and two runs (before
+// and after a change) can be compared figure for figure.
+func seededJitter(seed uint64) func(time.Duration) time.Duration {
+	rnd := rand.New(rand.NewPCG(seed, 7))
+	return func(d time.Duration) time.Duration {
+		spread := int64(d) / 5
+		if spread <= 0 {
+			return d
+		}
+		return d - time.Duration(spread) + time.Duration(rnd.Int64N(2*spread+1))
+	}
 }
 
 func report(b *testing.B, late []time.Duration, calls int) {

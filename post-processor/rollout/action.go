@@ -74,15 +74,15 @@ func (r *roller) doAction(ctx context.Context, ro *rollout, action string) strin
 	case cur.Status == astypes.InstanceRefreshStatusRollbackInProgress:
 		// Already on its way back (auto rollback): the safest place it can
 		// be. Cancelling a rollback would leave the group half-way.
-		return fmt.Sprintf("instance refresh %s is already rolling back: left to finish", id)
+		return fmt.Sprintf("instance refresh %s is already rolling back: left to finish; follow it with: %s", id, followCommand(ro))
 	case cur.Status == astypes.InstanceRefreshStatusCancelling:
-		return fmt.Sprintf("instance refresh %s is already being cancelled", id)
+		return fmt.Sprintf("instance refresh %s is already being cancelled; follow it with: %s", id, followCommand(ro))
 	}
 
 	if action == ActionRollback {
 		out, err := ro.clients.autoscaling.RollbackInstanceRefresh(ctx, &autoscaling.RollbackInstanceRefreshInput{AutoScalingGroupName: aws.String(ro.group)})
 		if err == nil {
-			return r.acted(ro, aws.ToString(out.InstanceRefreshId), fmt.Sprintf("rollback of instance refresh %s started: replaced instances return to %s", id, ro.previous()))
+			return r.acted(ro, aws.ToString(out.InstanceRefreshId), fmt.Sprintf("rollback of instance refresh %s started: replaced instances return to %s; follow it with: %s", id, ro.previous(), followCommand(ro)))
 		}
 		var irreversible *astypes.IrreversibleInstanceRefreshFault
 		if !errors.As(err, &irreversible) {
@@ -94,7 +94,7 @@ func (r *roller) doAction(ctx context.Context, ro *rollout, action string) strin
 	if err != nil {
 		return r.confirm(ctx, ro, "cancel", err, astypes.InstanceRefreshStatusCancelling, astypes.InstanceRefreshStatusCancelled)
 	}
-	return r.acted(ro, aws.ToString(out.InstanceRefreshId), fmt.Sprintf("cancelled instance refresh %s: %s", id, stillLaunches(ro)))
+	return r.acted(ro, aws.ToString(out.InstanceRefreshId), fmt.Sprintf("cancelled instance refresh %s: %s; follow it with: %s", id, stillLaunches(ro), followCommand(ro)))
 }
 
 // acted reports an action AWS accepted, checking that it reached our

@@ -37,6 +37,13 @@ type pacer struct {
 	changes []time.Time
 	// InstancesToUpdate at the previous level, and the last batch's size.
 	prevLeft, batch int32
+
+	// aimed is whether the delay next last returned aims the poll at a
+	// predicted transition: at the window or inside it. Such a poll is
+	// urgent to a shared Budget; every other one is routine, so that a
+	// stalled refresh, past its window, does not compete with refreshes
+	// about to end.
+	aimed bool
 }
 
 // batchJitter is how far a batch's length may stray from the warm-up,
@@ -64,12 +71,27 @@ func (p *pacer) next(now time.Time, r *types.InstanceRefresh) time.Duration {
 	p.prevPoll = now
 	switch {
 	case p.from.IsZero() || now.After(p.until):
+		p.aimed = false
 		return d
 	case now.Before(p.from):
-		return max(min(d, p.from.Sub(now)), p.min)
+		// Aimed when the backoff would overshoot the window's start; a
+		// backed-off poll that still lands before it is routine.
+		to := p.from.Sub(now)
+		p.aimed = to <= d
+		return max(min(d, to), p.min)
 	default:
+		p.aimed = true
 		return p.min
 	}
+}
+
+// priority is the Budget priority of the poll that the delay next last
+// returned plans.
+func (p *pacer) priority() Priority {
+	if p.aimed {
+		return PriorityUrgent
+	}
+	return PriorityRoutine
 }
 
 // doubleUpTo returns 2d, or limit when that is more: saturating, so that a

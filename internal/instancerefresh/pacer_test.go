@@ -51,6 +51,31 @@ func TestPacerAimsAtTheLastBatch(t *testing.T) {
 	}
 }
 
+func TestPacerCallsOnlyPollsAimedAtTheWindowUrgent(t *testing.T) {
+	// The polls of TestPacerAimsAtTheLastBatch, whose window is t0+96s to
+	// t0+179s.
+	p := backedOff()
+	for _, c := range []struct {
+		at   time.Duration
+		left int32
+		want Priority
+	}{
+		{30 * time.Second, 2, PriorityRoutine},  // the backoff lands before the window
+		{90 * time.Second, 2, PriorityUrgent},   // aimed at its start
+		{100 * time.Second, 2, PriorityUrgent},  // inside
+		{175 * time.Second, 2, PriorityUrgent},  // at its end
+		{200 * time.Second, 2, PriorityRoutine}, // past it: late, or stalled
+	} {
+		p.next(t0.Add(c.at), seen(c.left))
+		if got := p.priority(); got != c.want {
+			t.Errorf("poll planned at t0+%s is %s, want %s", c.at, got, c.want)
+		}
+	}
+	if p := newPacer(5*time.Second, 30*time.Second); p.priority() != PriorityRoutine {
+		t.Error("the first poll is urgent, want routine: it aims at nothing")
+	}
+}
+
 func TestPacerIgnoresBatchesThatAreNotTheLast(t *testing.T) {
 	p := newPacer(5*time.Second, 30*time.Second)
 	for i := 0; i < 4; i++ {

@@ -95,7 +95,10 @@ type InstanceRefreshCompleteWaiterOptions struct {
 	// Budget, if set, is waited on before every DescribeInstanceRefreshes
 	// call. Give every waiter that polls one account and region the same
 	// Budget (see Budgets): Auto Scaling throttles all of an account's calls
-	// in a region together. Nil polls without a shared limit.
+	// in a region together. Nil polls without a shared limit. Polls the
+	// pacer aims at a predicted end ask at PriorityUrgent, every other at
+	// PriorityRoutine, so that when the budget binds the end is noticed
+	// soon without a stalled refresh going unpolled (see Budget).
 	Budget *Budget
 
 	// LogWaitAttempts logs every poll at DEBUG level.
@@ -206,11 +209,12 @@ func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, param
 	var lastKey progressKey
 	pace := newPacer(o.MinDelay, o.MaxDelay)
 	delay := o.MinDelay
+	prio := PriorityRoutine // the first poll aims at nothing
 	for attempt := int64(1); ; attempt++ {
 		if o.LogWaitAttempts {
 			log.Printf("[DEBUG] polling Auto Scaling group (%s) instance refresh (%s): attempt %d", group, id, attempt)
 		}
-		r, err := w.poll(ctx, &o, group, id, deadline)
+		r, err := w.poll(ctx, &o, group, id, deadline, prio)
 		switch {
 		case err == nil:
 			last = r
@@ -220,7 +224,7 @@ func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, param
 				}
 				lastKey = key
 			}
-			delay = pace.next(o.now(), r)
+			delay, prio = pace.next(o.now(), r), pace.priority()
 			retry, err := o.Retryable(ctx, *r)
 			if err != nil || !retry {
 				return last, err
@@ -230,6 +234,8 @@ func (w *InstanceRefreshCompleteWaiter) WaitForOutput(ctx context.Context, param
 		case errors.Is(err, errDeadline):
 			return last, timedOut(": the last poll did not answer in time")
 		case errors.Is(err, errCallTimeout):
+			// The poll meant for the window (if it was) did not answer:
+			// the retry stays as urgent as it was.
 			log.Printf("[WARN] Auto Scaling group (%s) instance refresh (%s): %v; polling again", group, id, err)
 		case errors.Is(err, ErrNotFound) && last == nil && o.now().Sub(start) < o.NotFoundTimeout:
 			// Not visible yet: poll again soon.
@@ -261,11 +267,11 @@ var (
 	errCallTimeout = errors.New("DescribeInstanceRefreshes did not answer")
 )
 
-// poll waits for the budget, then describes the refresh once. Both are
-// bounded by the wait's deadline, and the call by callTimeout as well. When
-// a bound (not ctx) cuts the poll short, the error wraps errDeadline or
-// errCallTimeout.
-func (w *InstanceRefreshCompleteWaiter) poll(ctx context.Context, o *InstanceRefreshCompleteWaiterOptions, group, id string, deadline time.Time) (*types.InstanceRefresh, error) {
+// poll waits for the budget at priority prio, then describes the refresh
+// once. Both are bounded by the wait's deadline, and the call by
+// callTimeout as well. When a bound (not ctx) cuts the poll short, the
+// error wraps errDeadline or errCallTimeout.
+func (w *InstanceRefreshCompleteWaiter) poll(ctx context.Context, o *InstanceRefreshCompleteWaiterOptions, group, id string, deadline time.Time, prio Priority) (*types.InstanceRefresh, error) {
 	remaining := deadline.Sub(o.now())
 	if remaining <= 0 {
 		return nil, errDeadline
@@ -273,7 +279,7 @@ func (w *InstanceRefreshCompleteWaiter) poll(ctx context.Context, o *InstanceRef
 	waitCtx, cancel := context.WithTimeout(ctx, remaining)
 	defer cancel()
 	if o.Budget != nil {
-		if err := o.Budget.Wait(waitCtx); err != nil {
+		if err := o.Budget.WaitPriority(waitCtx, prio); err != nil {
 			if ctx.Err() == nil {
 				return nil, fmt.Errorf("waiting for the poll budget: %w", errDeadline)
 			}

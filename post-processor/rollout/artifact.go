@@ -23,7 +23,8 @@ type Result struct {
 	SourceVersion       int64  `mapstructure:"source_version"`
 	Version             int64  `mapstructure:"version"`
 	InstanceRefreshID   string `mapstructure:"instance_refresh_id"`
-	// Status is the refresh's last known status, or NotStarted.
+	// Status is the refresh's last known status, NotStarted, or Unknown
+	// when a start was sent and whether it began a refresh is not known.
 	Status string `mapstructure:"status"`
 	// Outcome is how the roll-out of the group ended: "succeeded", "up to
 	// date", "rolled back", "failed in place", "may still be running" or
@@ -55,8 +56,11 @@ func newArtifact(ros []*rollout) *Artifact {
 		if ro.lc != nil {
 			res.LaunchConfiguration = ro.lc.copyName
 		}
-		if ro.refreshID != "" {
+		switch {
+		case ro.refreshID != "":
 			res.Status = "Pending"
+		case ro.startInDoubt:
+			res.Status = "Unknown" // a start was sent; whether it began a refresh is not known
 		}
 		if ro.final != nil {
 			res.Status = string(ro.final.Status)

@@ -270,12 +270,18 @@ func TestStartAnswerWithoutAnID(t *testing.T) {
 		f := newFakeAWS()
 		f.startNoID, f.startNothing = true, true
 		p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, nil)
-		_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+		art, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
 		if err == nil || !strings.Contains(err.Error(), "without a refresh id") {
 			t.Fatalf("err = %v: an answer without a refresh id is not a success", err)
 		}
 		if len(f.protected) != 1 {
 			t.Errorf("whether a refresh began is unknown, so the AMI must be kept: protected %v", f.protected)
+		}
+		if strings.Contains(err.Error(), "no refresh was started") {
+			t.Errorf("err = %v: says no refresh was started, which is not known", err)
+		}
+		if r := art.(*Artifact).Results[0]; r.Status != "Unknown" || r.Outcome != "may still be running" {
+			t.Errorf("summary %s / %s, want Unknown / may still be running", r.Status, r.Outcome)
 		}
 	})
 	t.Run("a refresh began", func(t *testing.T) {
@@ -341,5 +347,16 @@ func TestPollsShareTheBudgetOfTheirAccountAndRegion(t *testing.T) {
 	}
 	if len(budgets) == 0 || budgets[0] == nil {
 		t.Fatalf("waits got budgets %v, want the shared one", budgets)
+	}
+}
+
+func TestForeignRefreshInAnUnknownStatusIsNotCalledEnded(t *testing.T) {
+	f := newFakeAWS()
+	f.refreshes = []*astypes.InstanceRefresh{{AutoScalingGroupName: aws.String("web"), InstanceRefreshId: aws.String("theirs"), Status: "InProgress"}}
+	f.script = []astypes.InstanceRefreshStatus{"InProgress", "Paused"}
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"on_refresh_in_progress": "wait"})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), `reports status "Paused"`) || len(f.started) != 0 {
+		t.Fatalf("err = %v, %d starts: want no start after another refresh's unknown status", err, len(f.started))
 	}
 }

@@ -218,6 +218,10 @@ func (r *roller) clearForeign(ctx context.Context, ro *rollout) error {
 	if err != nil {
 		return fmt.Errorf("waiting for Auto Scaling group (%s) instance refresh (%s) of someone else to end: %w", ro.group, id, err)
 	}
+	if !knownStatus(last.Status) {
+		return fmt.Errorf("Auto Scaling group (%s) instance refresh (%s) of someone else reports status %q, which this plugin does not know, so it may still be running: not starting another; check it with: aws autoscaling describe-instance-refreshes --region %s --auto-scaling-group-name %s --instance-refresh-ids %s",
+			ro.group, id, last.Status, ro.region, ro.group, id)
+	}
 	r.say(ro, "instance refresh %s ended %s", id, last.Status)
 	ro.foreign = nil
 	return nil

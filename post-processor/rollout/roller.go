@@ -275,7 +275,7 @@ func (r *roller) runWave(ctx context.Context, ros []*rollout, reread bool) error
 	if len(errs) == 0 {
 		return nil
 	}
-	if !slices.ContainsFunc(ros, func(ro *rollout) bool { return ro.refreshID != "" }) {
+	if !slices.ContainsFunc(ros, func(ro *rollout) bool { return ro.refreshID != "" || ro.startInDoubt }) {
 		// None started, counting those recovered after an interruption.
 		return stopBeforeStart(ros, errors.Join(errs...))
 	}

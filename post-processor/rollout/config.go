@@ -128,7 +128,10 @@ type Config struct {
 	// (Ctrl-C): `rollback` (default) returns the replaced instances to the
 	// previous launch template version; `cancel` stops replacing, leaving
 	// replaced instances on the new AMI; `detach` leaves the refresh
-	// running and prints how to follow it.
+	// running and prints how to follow it. After a rollback or cancel the
+	// post-processor follows the refresh to its end, for at most 15 minutes,
+	// and says where the group ended up. Packer's `-on-error=abort` does not
+	// change this: a refresh left running unattended is not inspection.
 	OnInterrupt string `mapstructure:"on_interrupt"`
 
 	// What to do with running refreshes when `timeout` passes: `rollback`

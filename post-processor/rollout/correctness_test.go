@@ -360,3 +360,35 @@ func TestForeignRefreshInAnUnknownStatusIsNotCalledEnded(t *testing.T) {
 		t.Fatalf("err = %v, %d starts: want no start after another refresh's unknown status", err, len(f.started))
 	}
 }
+
+func TestLaunchConfigurationGroupReadAgainAfterARefreshGotIn(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	// Someone starts a refresh between our setting the copy and our start.
+	f.onUpdate = func() {
+		if f.count0("StartInstanceRefresh") == 0 && len(f.refreshes) == 0 {
+			f.refreshes = []*astypes.InstanceRefresh{{AutoScalingGroupName: aws.String("web"), InstanceRefreshId: aws.String("theirs"), Status: "InProgress"}}
+		}
+	}
+	f.script = []astypes.InstanceRefreshStatus{"Failed"} // theirs, then ours
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"copy_launch_configuration": true, "on_refresh_in_progress": "wait",
+	})
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err == nil {
+		t.Fatal("our refresh failed: the build must fail")
+	}
+	if lc := aws.ToString(f.groups["web"].LaunchConfigurationName); lc != "web-lc" {
+		t.Errorf("after the failure the group launches %s, want its own web-lc back", lc)
+	}
+}
+
+// count0 is count for callers that hold f.mu.
+func (f *fakeAWS) count0(call string) int {
+	n := 0
+	for _, c := range f.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}

@@ -70,6 +70,8 @@ type fakeAWS struct {
 	// rollbackErr is returned by RollbackInstanceRefresh after it acted
 	// (a lost answer).
 	rollbackErr error
+	// onUpdate runs, under the lock, after each UpdateAutoScalingGroup.
+	onUpdate func()
 }
 
 // testClock is a clock that moves only when slept on.
@@ -420,6 +422,9 @@ func (f *fakeAWS) UpdateAutoScalingGroup(_ context.Context, in *autoscaling.Upda
 	g := f.groups[aws.ToString(in.AutoScalingGroupName)]
 	g.LaunchConfigurationName = in.LaunchConfigurationName
 	f.groups[aws.ToString(in.AutoScalingGroupName)] = g
+	if f.onUpdate != nil {
+		f.onUpdate()
+	}
 	return &autoscaling.UpdateAutoScalingGroupOutput{}, nil
 }
 

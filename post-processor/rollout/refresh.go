@@ -73,6 +73,11 @@ func (r *roller) startRefresh(ctx context.Context, ro *rollout) error {
 		// the group may run something else, so read it again and make the
 		// version from what it runs then. The client token returns the same
 		// version when nothing changed.
+		if ro.lc != nil {
+			// The read must find what the group ran, not our copy, or a
+			// failure later would "restore" the copy.
+			r.restoreLaunchConfiguration(ro)
+		}
 		if err := r.prepare(ctx, ro, true); err != nil {
 			return err
 		}

@@ -130,21 +130,7 @@ func fleetShapes(n int) []shape {
 		}
 		batches := (instances + batch - 1) / batch
 		warmup := max((total-bake-10*time.Second)/time.Duration(batches), 30*time.Second).Truncate(time.Second)
-		s := shape{bake: int32(bake / time.Second), warmup: int32(warmup / time.Second), steps: []step{{at: 0, status: "Pending", left: int32(instances)}}}
-		at := 10 * time.Second
-		s.steps = append(s.steps, step{at: at, status: "InProgress", left: int32(instances)})
-		for done := 0; done < instances; {
-			at += time.Duration(float64(warmup) * (0.8 + 0.4*rnd.Float64()))
-			done = min(done+batch, instances)
-			s.steps = append(s.steps, step{at: at, status: "InProgress", percent: int32(100 * done / instances), left: int32(instances - done)})
-		}
-		if bake > 0 {
-			s.steps = append(s.steps, step{at: at, status: "Baking", percent: 100})
-			at += bake
-		}
-		s.end = at
-		s.steps = append(s.steps, step{at: at, status: "Successful", percent: 100})
-		out[i] = s
+		out[i] = refreshShape(rnd, instances, batch, warmup, bake)
 	}
 	return out
 }

@@ -36,23 +36,30 @@ func shapes(n int) []shape {
 		if rnd.IntN(2) == 1 {
 			bake = time.Duration(300+rnd.IntN(601)) * time.Second
 		}
-		s := shape{bake: int32(bake / time.Second), warmup: int32(warmup / time.Second), steps: []step{{at: 0, status: "Pending", left: int32(instances)}}}
-		at := 10 * time.Second
-		s.steps = append(s.steps, step{at: at, status: "InProgress", left: int32(instances)})
-		for done := 0; done < instances; {
-			at += time.Duration(float64(warmup) * (0.8 + 0.4*rnd.Float64()))
-			done = min(done+batch, instances)
-			s.steps = append(s.steps, step{at: at, status: "InProgress", percent: int32(100 * done / instances), left: int32(instances - done)})
-		}
-		if bake > 0 {
-			s.steps = append(s.steps, step{at: at, status: "Baking", percent: 100})
-			at += bake
-		}
-		s.end = at
-		s.steps = append(s.steps, step{at: at, status: "Successful", percent: 100})
-		out[i] = s
+		out[i] = refreshShape(rnd, instances, batch, warmup, bake)
 	}
 	return out
+}
+
+// refreshShape is the timeline of a refresh that replaces instances in
+// batches, each lasting its warm-up give or take a fifth (drawn from rnd),
+// then bakes for bake, if any, and succeeds.
+func refreshShape(rnd *rand.Rand, instances, batch int, warmup, bake time.Duration) shape {
+	s := shape{bake: int32(bake / time.Second), warmup: int32(warmup / time.Second), steps: []step{{at: 0, status: "Pending", left: int32(instances)}}}
+	at := 10 * time.Second
+	s.steps = append(s.steps, step{at: at, status: "InProgress", left: int32(instances)})
+	for done := 0; done < instances; {
+		at += time.Duration(float64(warmup) * (0.8 + 0.4*rnd.Float64()))
+		done = min(done+batch, instances)
+		s.steps = append(s.steps, step{at: at, status: "InProgress", percent: int32(100 * done / instances), left: int32(instances - done)})
+	}
+	if bake > 0 {
+		s.steps = append(s.steps, step{at: at, status: "Baking", percent: 100})
+		at += bake
+	}
+	s.end = at
+	s.steps = append(s.steps, step{at: at, status: "Successful", percent: 100})
+	return s
 }
 
 // prefTimeline is a timeline whose refreshes carry their BakeTime and

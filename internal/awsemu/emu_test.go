@@ -216,6 +216,16 @@ func (c clients) createGroup(t *testing.T, templateID, version string, desired i
 	return name
 }
 
+// groupWithVersion is the setting most refresh tests start from: a
+// template on oldAMI, its version 2 with ami, and a group of desired
+// instances on version 1.
+func (c clients) groupWithVersion(t *testing.T, ami string, desired int32) (templateID, v2, group string) {
+	t.Helper()
+	templateID, _ = c.createTemplate(t, oldAMI)
+	v2 = c.createVersion(t, templateID, ami)
+	return templateID, v2, c.createGroup(t, templateID, "1", desired)
+}
+
 func (c clients) group(t *testing.T, name string) asgtypes.AutoScalingGroup {
 	t.Helper()
 	out, err := c.asg.DescribeAutoScalingGroups(ctxFor(t), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})

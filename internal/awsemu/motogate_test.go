@@ -24,9 +24,7 @@ func TestConcurrentReadsDuringARefreshNeverSee5xx(t *testing.T) {
 	t.Parallel()
 	s := ownServer(t, testSpeed) // its readers must not slow the shared emulator down
 	c := newClients(s.URL(), 1)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 6)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 6)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),

@@ -29,9 +29,7 @@ func (c clients) describeCount(t *testing.T, group, id string) int {
 func TestDescribeLagHidesANewRefreshButCancelActsOnIt(t *testing.T) {
 	s := ownServer(t, testSpeed)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 
 	const lag = 10 * time.Hour // 60 s of real time at testSpeed: never reached by accident
 	s.SetDescribeLag(lag)
@@ -80,9 +78,7 @@ func TestDescribeLagHidesANewRefreshButCancelActsOnIt(t *testing.T) {
 func TestReportedStatusOverridesDescribeWhileTheRefreshRuns(t *testing.T) {
 	s := ownServer(t, testSpeed)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),

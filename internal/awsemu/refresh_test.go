@@ -23,9 +23,7 @@ func TestRefreshReplacesEveryInstanceThenUpdatesTheGroup(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 4)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 4)
 	before := c.images(t, group)
 
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
@@ -122,9 +120,7 @@ func TestMaxHealthyPercentageLaunchesBeforeTerminating(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),
@@ -165,9 +161,7 @@ func TestSecondStartFailsAndCancel(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 	in := &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),
@@ -215,9 +209,7 @@ func TestUpdateGroupBlockedDuringRefresh(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 1)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 1)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),
@@ -245,9 +237,7 @@ func TestSkipMatching(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 
 	// Leave the group half replaced: cancel after the first batch.
 	first := c.start(t, &autoscaling.StartInstanceRefreshInput{
@@ -316,9 +306,7 @@ func TestCheckpointsAndBaking(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 4)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 4)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),
@@ -460,9 +448,7 @@ func TestManualRollbackRestoresOldInstances(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 4)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 4)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
 		DesiredConfiguration: ltDesired(lt, v2),
@@ -613,9 +599,7 @@ func TestProtectedInstancesAndMixedInstancesPolicy(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 	g := c.group(t, group)
 	protected := aws.ToString(g.Instances[0].InstanceId)
 	if _, err := c.asg.SetInstanceProtection(ctxFor(t), &autoscaling.SetInstanceProtectionInput{
@@ -769,9 +753,7 @@ func TestAlarmSpecificationTriggersRollback(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 	alarm := uniqueName(t)
 	putAlarm(t, s, alarm, "OK")
 
@@ -820,9 +802,7 @@ func TestStandbyInstances(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 3)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 3)
 	g := c.group(t, group)
 	standby := aws.ToString(g.Instances[0].InstanceId)
 	enterStandby := func(id string) {

@@ -111,9 +111,7 @@ func TestAddToLoadBalancerSuspendedKeepsNewInstancesUnregistered(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, newAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
 	tgARN, clb := loadBalanced(t, s, c, group)
 	before := instanceIDs(c.group(t, group))
 	sort.Strings(before)
@@ -180,9 +178,7 @@ func TestHealthCheckSuspendedLetsABadImageThrough(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, badAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, badAMI, 2)
 	c.suspend(t, group, processHealthCheck)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),
@@ -206,9 +202,7 @@ func TestReplaceUnhealthySuspendedKeepsTheUnhealthyReplacement(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newClients(s.URL(), 0)
-	lt, _ := c.createTemplate(t, oldAMI)
-	v2 := c.createVersion(t, lt, badAMI)
-	group := c.createGroup(t, lt, "1", 2)
+	lt, v2, group := c.groupWithVersion(t, badAMI, 2)
 	c.suspend(t, group, processReplaceUnhealthy)
 	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(group),

@@ -195,10 +195,7 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 			stop = r.checkBudget(wave, fmt.Sprintf("wave %d", i+1))
 		}
 		if stop != nil {
-			var rest []*rollout
-			for _, later := range waves[i:] {
-				rest = append(rest, later...)
-			}
+			rest := slices.Concat(waves[i:]...)
 			r.ui.Say(fmt.Sprintf("Not starting wave %d: %v", i+1, stop))
 			return fmt.Errorf("%w\nnothing was changed in: %s", stop, labels(rest))
 		}
@@ -209,11 +206,7 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 		if err == nil {
 			continue
 		}
-		var rest []*rollout
-		for _, later := range waves[i+1:] {
-			rest = append(rest, later...)
-		}
-		if len(rest) > 0 {
+		if rest := slices.Concat(waves[i+1:]...); len(rest) > 0 {
 			r.ui.Say(fmt.Sprintf("Wave %d did not succeed: not starting %s", i+1, labels(rest)))
 			err = fmt.Errorf("%w\nnot started, because wave %d did not succeed: %s", err, i+1, labels(rest))
 		}

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/awsemu"
 )
 
 func main() {
@@ -26,18 +26,24 @@ func main() {
 	port := flag.Int("port", 0, "port of the front server on 127.0.0.1 (0 = any free port)")
 	moto := flag.String("moto", "moto_server", "command that runs moto_server")
 	verbose := flag.Bool("v", false, "log the emulator's actions and moto's output to standard error")
+	anyMoto := flag.Bool("any-moto", false, "run whatever moto is installed, not only moto "+awsemu.MotoVersion)
+	printMoto := flag.Bool("moto-version", false, "print the moto version the emulator is written for, and exit")
 	flag.Parse()
-	if err := run(*speed, *port, *moto, *verbose); err != nil {
+	if *printMoto {
+		fmt.Println(awsemu.MotoVersion)
+		return
+	}
+	if err := run(*speed, *port, *moto, *verbose, *anyMoto); err != nil {
 		fmt.Fprintln(os.Stderr, "awsemu:", err)
 		os.Exit(1)
 	}
 }
 
-func run(speed float64, port int, moto string, verbose bool) error {
+func run(speed float64, port int, moto string, verbose, anyMoto bool) error {
 	if speed <= 0 {
 		return fmt.Errorf("-speed must be positive, got %v", speed)
 	}
-	opts := awsemu.Options{MotoCommand: moto, Speed: speed, Port: port}
+	opts := awsemu.Options{MotoCommand: moto, Speed: speed, Port: port, AnyMotoVersion: anyMoto}
 	if verbose {
 		logger := log.New(os.Stderr, "awsemu: ", log.LstdFlags|log.Lmicroseconds)
 		opts.Logf = logger.Printf

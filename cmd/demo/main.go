@@ -1,5 +1,5 @@
 // Command demo shows the plugin end to end without an AWS account: it
-// starts the local AWS (internal/awsemu), seeds a four-instance Auto Scaling
+// starts the local AWS (awsemu), seeds a four-instance Auto Scaling
 // group, runs the real `packer build` on example/demo.pkr.hcl (the real
 // amazon-ebs builder bakes, asg-rollout rolls), and prints the fleet before
 // and after: which AMI and version each instance runs.
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/awsemu"
 	"github.com/asg-rollout/packer-plugin-asg/internal/fleet"
 	"github.com/asg-rollout/packer-plugin-asg/internal/packerexec"
 )

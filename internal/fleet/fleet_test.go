@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/awsemu"
 )
 
 // Seed applies the Spec options the end-to-end tests rely on, and Snapshot

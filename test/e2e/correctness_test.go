@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/awsemu"
 	"github.com/asg-rollout/packer-plugin-asg/internal/fleet"
 )
 

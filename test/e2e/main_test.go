@@ -1,6 +1,6 @@
 // Package e2e drives the real thing: a real packer binary, the real
 // amazon-ebs builder and this plugin, against the local AWS of
-// internal/awsemu (moto plus instance refresh). Each test bakes an AMI and
+// awsemu (moto plus instance refresh). Each test bakes an AMI and
 // rolls a seeded fleet with one `packer build`, then checks the fleet the
 // way a user would: which AMI is each instance running?
 //
@@ -21,7 +21,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/awsemu"
 	"github.com/asg-rollout/packer-plugin-asg/internal/fleet"
 	"github.com/asg-rollout/packer-plugin-asg/internal/packerexec"
 )

@@ -35,7 +35,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsemu"
+	"github.com/asg-rollout/packer-plugin-asg/awsemu"
 	"github.com/asg-rollout/packer-plugin-asg/internal/fleet"
 )
 

@@ -23,6 +23,9 @@ type Options struct {
 	Logf        func(format string, args ...any) // optional debug log (moto's output included)
 	// Port is the front server's port on 127.0.0.1; 0 picks a free one.
 	Port int
+	// AnyMotoVersion runs whatever moto is installed instead of refusing
+	// one other than MotoVersion.
+	AnyMotoVersion bool
 }
 
 // maxBodyBytes bounds the request bodies the emulator buffers.
@@ -63,6 +66,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.Speed <= 0 {
 		opts.Speed = 1
+	}
+	if !opts.AnyMotoVersion {
+		if err := checkMotoVersion(ctx, opts.MotoCommand, opts.Logf); err != nil {
+			return nil, err
+		}
 	}
 	moto, err := startMoto(ctx, opts.MotoCommand, opts.Logf)
 	if err != nil {

@@ -65,7 +65,7 @@ func TestConfigDefaultMaxHealthyFollowsMin(t *testing.T) {
 			t.Fatalf("min_healthy_percentage = %d alone refused:\n%s", minH, err)
 		}
 		want := min(110, minH+100)
-		if got := *c.InstanceRefresh.MaxHealthyPercentage; got != want {
+		if got := c.InstanceRefresh.maxHealthy; got != want {
 			t.Errorf("min %d: default max %d, want %d", minH, got, want)
 		}
 	}

@@ -16,7 +16,9 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.InstanceRefresh
-	if *r.MinHealthyPercentage != 100 || *r.MaxHealthyPercentage != 110 || !*r.SkipMatching || !*r.AutoRollback ||
+	// The healthy percentages stay unset, so that a group's instance
+	// maintenance policy can apply; the defaults are kept beside them.
+	if r.MinHealthyPercentage != nil || r.MaxHealthyPercentage != nil || r.minHealthy != 100 || r.maxHealthy != 110 || !*r.SkipMatching || !*r.AutoRollback ||
 		r.ScaleInProtectedInstances != "Wait" || r.StandbyInstances != "Wait" || r.Strategy != "Rolling" {
 		t.Errorf("refresh defaults %+v", r)
 	}
@@ -39,8 +41,8 @@ func TestConfigValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := c.InstanceRefresh.Preferences(5 * time.Minute)
-	if *p.MinHealthyPercentage != 0 || *p.InstanceWarmup != 90 || *p.CheckpointDelay != 600 || *p.BakeTime != 172800 || *p.SkipMatching ||
+	p := c.InstanceRefresh.Preferences(5*time.Minute, c.InstanceRefresh.healthyFor(nil))
+	if *p.MinHealthyPercentage != 0 || *p.MaxHealthyPercentage != 100 || *p.InstanceWarmup != 90 || *p.CheckpointDelay != 600 || *p.BakeTime != 172800 || *p.SkipMatching ||
 		len(p.CheckpointPercentages) != 2 || p.AlarmSpecification.Alarms[0] != "5xx" {
 		t.Errorf("preferences %+v", p)
 	}
@@ -51,8 +53,8 @@ func TestConfigMinOnlyKeepsMaxValid(t *testing.T) {
 	if err := c.Prepare(map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"max_healthy_percentage": 100}}); err != nil {
 		t.Fatal(err)
 	}
-	if *c.InstanceRefresh.MinHealthyPercentage != 100 {
-		t.Errorf("min %d", *c.InstanceRefresh.MinHealthyPercentage)
+	if c.InstanceRefresh.minHealthy != 100 || c.InstanceRefresh.maxHealthy != 100 {
+		t.Errorf("max 100 alone: healthy %d%%-%d%%, want the default minimum 100", c.InstanceRefresh.minHealthy, c.InstanceRefresh.maxHealthy)
 	}
 	if err := c.Prepare(map[string]interface{}{"target": target(), "instance_refresh": map[string]interface{}{"min_healthy_percentage": 50}}); err != nil {
 		t.Fatal(err)
@@ -143,7 +145,7 @@ func FuzzInstanceRefreshConfig(f *testing.F) {
 		if errs := c.Prepare(); len(errs) > 0 {
 			return
 		}
-		p := c.Preferences(time.Minute)
+		p := c.Preferences(time.Minute, c.healthyFor(nil))
 		mn, mx := *p.MinHealthyPercentage, *p.MaxHealthyPercentage
 		if mn < 0 || mn > 100 || mx < 100 || mx > 200 || mx-mn > 100 {
 			t.Fatalf("accepted healthy range %d-%d", mn, mx)

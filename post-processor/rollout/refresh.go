@@ -132,7 +132,7 @@ func (r *roller) startInput(ro *rollout) *autoscaling.StartInstanceRefreshInput 
 	in := &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(ro.group),
 		Strategy:             astypes.RefreshStrategy(r.cfg.InstanceRefresh.Strategy),
-		Preferences:          r.cfg.InstanceRefresh.Preferences(ro.warmup),
+		Preferences:          r.cfg.InstanceRefresh.Preferences(ro.warmup, ro.healthy),
 	}
 	if ro.lc != nil {
 		// The group already launches the copy; AWS cannot roll back a
@@ -182,8 +182,8 @@ func desiredConfiguration(ro *rollout) *astypes.DesiredConfiguration {
 }
 
 func (r *roller) describePreferences(ro *rollout) string {
-	p := r.cfg.InstanceRefresh.Preferences(ro.warmup)
-	s := fmt.Sprintf("healthy %d%%-%d%%, warm-up %ds", aws.ToInt32(p.MinHealthyPercentage), aws.ToInt32(p.MaxHealthyPercentage), aws.ToInt32(p.InstanceWarmup))
+	p := r.cfg.InstanceRefresh.Preferences(ro.warmup, ro.healthy)
+	s := fmt.Sprintf("%s, warm-up %ds", ro.healthy, aws.ToInt32(p.InstanceWarmup))
 	if len(p.CheckpointPercentages) > 0 {
 		s += fmt.Sprintf(", checkpoints %v every %ds", p.CheckpointPercentages, aws.ToInt32(p.CheckpointDelay))
 	}

@@ -38,21 +38,28 @@ const (
 
 // InstanceRefreshConfig holds the instance refresh preferences. Every
 // preference is sent to AWS explicitly, because the API's defaults and the
-// console's differ.
+// console's differ, except the healthy percentages of a group with an
+// instance maintenance policy of its own when neither is set here: AWS then
+// applies the group's policy, as it documents.
 type InstanceRefreshConfig struct {
 	// The percentage of the desired capacity that must stay in service and
-	// healthy during the refresh, 0 to 100. Defaults to `100`: capacity never
-	// drops. It is always sent, so it overrides the group's instance
-	// maintenance policy (AWS's default without one is 90).
+	// healthy during the refresh, 0 to 100. When neither this nor
+	// `max_healthy_percentage` is set, a group with an instance maintenance
+	// policy is refreshed with the policy's percentages, and any other group
+	// with `100`: capacity never drops (AWS's own default is 90). Setting
+	// either overrides the group's policy for this refresh; the one not set
+	// then takes its default here, not the policy's.
 	MinHealthyPercentage *int `mapstructure:"min_healthy_percentage"`
 	// The percentage of the desired capacity that may be in service or
 	// pending during the refresh, 100 to 200, at most 100 above
-	// `min_healthy_percentage`. Defaults to `110`: replacements launch before
-	// the instances they replace terminate, which also spares a one-instance
-	// group an outage. With a `min_healthy_percentage` below 10 the default
-	// is `min_healthy_percentage` + 100 (`100` for a minimum of 0), the
-	// most AWS allows: still room to launch before terminating wherever the
-	// minimum leaves any.
+	// `min_healthy_percentage`. When neither is set, a group's instance
+	// maintenance policy applies, as for `min_healthy_percentage`. Otherwise
+	// defaults to `110`: replacements launch before the instances they
+	// replace terminate, which also spares a one-instance group an outage.
+	// With a `min_healthy_percentage` below 10 the default is
+	// `min_healthy_percentage` + 100 (`100` for a minimum of 0), the most AWS
+	// allows: still room to launch before terminating wherever the minimum
+	// leaves any.
 	MaxHealthyPercentage *int `mapstructure:"max_healthy_percentage"`
 	// How long a new instance warms up before it counts as healthy, as a Go
 	// duration (`5m`). Defaults to the group's default instance warm-up, or
@@ -91,9 +98,13 @@ type InstanceRefreshConfig struct {
 	// (groups with a mixed instances policy only).
 	Strategy string `mapstructure:"strategy"`
 
-	instanceWarmup  *time.Duration
-	checkpointDelay time.Duration
-	bakeTime        time.Duration
+	// minHealthy and maxHealthy are the percentages used when the group's
+	// instance maintenance policy does not apply: those set, the defaults
+	// for the others.
+	minHealthy, maxHealthy int
+	instanceWarmup         *time.Duration
+	checkpointDelay        time.Duration
+	bakeTime               time.Duration
 }
 
 // Prepare validates the preferences against AWS's bounds and fills in the
@@ -104,18 +115,21 @@ func (c *InstanceRefreshConfig) Prepare() []error {
 		errs = append(errs, fmt.Errorf("instance_refresh."+format, args...))
 	}
 
-	if c.MinHealthyPercentage == nil {
-		c.MinHealthyPercentage = intPtr(defaultMinHealthy)
+	// The fields stay nil when not set: a group's instance maintenance
+	// policy applies only when neither is set.
+	minH := defaultMinHealthy
+	if c.MinHealthyPercentage != nil {
+		minH = *c.MinHealthyPercentage
 	}
-	minH := *c.MinHealthyPercentage
 	minOK := minH >= 0 && minH <= 100
 	if !minOK {
 		add("min_healthy_percentage: must be from 0 to 100, got %d", minH)
 	}
-	if c.MaxHealthyPercentage == nil {
-		c.MaxHealthyPercentage = intPtr(defaultMaxFor(minH))
+	maxH := defaultMaxFor(minH)
+	if c.MaxHealthyPercentage != nil {
+		maxH = *c.MaxHealthyPercentage
 	}
-	maxH := *c.MaxHealthyPercentage
+	c.minHealthy, c.maxHealthy = minH, maxH
 	maxOK := maxH >= 100 && maxH <= maxMaxHealthy
 	if !maxOK {
 		add("max_healthy_percentage: must be from 100 to %d, got %d", maxMaxHealthy, maxH)
@@ -227,22 +241,24 @@ func (c *InstanceRefreshConfig) parseBounded(field, raw string, dst *time.Durati
 	}
 }
 
-// Preferences returns the preferences to send. warmup is used when
-// instance_warmup is not set (the group's own warm-up), so that even this
-// preference is explicit.
-func (c *InstanceRefreshConfig) Preferences(warmup time.Duration) *astypes.RefreshPreferences {
+// Preferences returns the preferences to send for a group with healthy
+// bounds h (see healthyFor). warmup is used when instance_warmup is not set
+// (the group's own warm-up), so that even this preference is explicit.
+func (c *InstanceRefreshConfig) Preferences(warmup time.Duration, h healthyBounds) *astypes.RefreshPreferences {
 	if c.instanceWarmup != nil {
 		warmup = *c.instanceWarmup
 	}
 	p := &astypes.RefreshPreferences{
-		MinHealthyPercentage:      aws.Int32(int32(*c.MinHealthyPercentage)),
-		MaxHealthyPercentage:      aws.Int32(int32(*c.MaxHealthyPercentage)),
 		InstanceWarmup:            aws.Int32(seconds(warmup)),
 		SkipMatching:              aws.Bool(*c.SkipMatching),
 		AutoRollback:              aws.Bool(*c.AutoRollback),
 		BakeTime:                  aws.Int32(seconds(c.bakeTime)),
 		ScaleInProtectedInstances: astypes.ScaleInProtectedInstances(c.ScaleInProtectedInstances),
 		StandbyInstances:          astypes.StandbyInstances(c.StandbyInstances),
+	}
+	if h.send() {
+		p.MinHealthyPercentage = aws.Int32(int32(h.min))
+		p.MaxHealthyPercentage = aws.Int32(int32(h.max))
 	}
 	// An empty checkpoint list once left refreshes stuck in Pending: send
 	// the list and its delay only when there are checkpoints.
@@ -265,5 +281,3 @@ func parseDuration(s string) (time.Duration, bool) {
 }
 
 func seconds(d time.Duration) int32 { return int32(d.Round(time.Second) / time.Second) }
-
-func intPtr(i int) *int { return &i }

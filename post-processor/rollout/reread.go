@@ -87,6 +87,9 @@ func changes(before, after *rollout) string {
 	if b, a := launchSource(before), launchSource(after); b != a {
 		diffs = append(diffs, fmt.Sprintf("it launched %s and now launches %s", b, a))
 	}
+	if b, a := before.healthy, after.healthy; b.min != a.min || b.max != a.max || b.source != a.source {
+		diffs = append(diffs, fmt.Sprintf("its refresh would have run with %s and now runs with %s", b, a))
+	}
 	return strings.Join(diffs, "; ")
 }
 

@@ -38,7 +38,8 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 		return err
 	}
 	ro.warnings = append(ro.warnings, warnings...)
-	if err := r.checkInstances(g); err != nil {
+	ro.healthy = r.cfg.InstanceRefresh.healthyFor(g.InstanceMaintenancePolicy)
+	if err := r.checkInstances(g, ro.healthy); err != nil {
 		return err
 	}
 	if *r.cfg.InstanceRefresh.AutoRollback {
@@ -263,15 +264,20 @@ func attachedTraffic(g astypes.AutoScalingGroup) []string {
 }
 
 // checkInstances refuses refreshes that AWS would start but that would
-// hurt or stall: a one-instance group replaced without a spare (an outage),
-// and Standby or scale-in-protected instances under a Wait policy (the
-// refresh stalls for an hour, then fails).
-func (r *roller) checkInstances(g astypes.AutoScalingGroup) error {
+// hurt or stall: a one-instance group replaced without a spare (an outage)
+// with the healthy bounds h the refresh runs with, and Standby or
+// scale-in-protected instances under a Wait policy (the refresh stalls for
+// an hour, then fails).
+func (r *roller) checkInstances(g astypes.AutoScalingGroup, h healthyBounds) error {
 	name := aws.ToString(g.AutoScalingGroupName)
 	ir := r.cfg.InstanceRefresh
-	if oneInstanceOutage(aws.ToInt32(g.DesiredCapacity), *ir.MinHealthyPercentage, *ir.MaxHealthyPercentage) {
-		return fmt.Errorf("Auto Scaling group (%s) has one instance and instance_refresh.max_healthy_percentage is %d with min_healthy_percentage %d: it may be terminated before its replacement is healthy (an outage); set max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (AWS then launches the replacement first)",
-			name, *ir.MaxHealthyPercentage, *ir.MinHealthyPercentage)
+	if oneInstanceOutage(aws.ToInt32(g.DesiredCapacity), h.min, h.max) {
+		fix := "set max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (AWS then launches the replacement first)"
+		if h.source == healthyPolicy {
+			fix = "set instance_refresh.max_healthy_percentage above 100 (it overrides the policy for this refresh), or give the group a policy with a maximum above 100"
+		}
+		return fmt.Errorf("Auto Scaling group (%s) has one instance and %s: it may be terminated before its replacement is healthy (an outage); %s",
+			name, h.fields(), fix)
 	}
 	var standby, protected []string
 	for _, i := range g.Instances {
@@ -297,9 +303,10 @@ func (r *roller) checkInstances(g astypes.AutoScalingGroup) error {
 // instances with these healthy percentages can leave it with none in
 // service. Above 100, the maximum leaves room to launch the replacement
 // first. At exactly 100 with a minimum of 100, the two bounds cannot both
-// hold while one instance is replaced, and an explicit maximum of 100 (we
-// always send it) makes AWS launch before terminating. With a lower
-// minimum AWS may meet both bounds by terminating first.
+// hold while one instance is replaced, and an explicit maximum of 100 (sent,
+// or set in the group's instance maintenance policy) makes AWS launch
+// before terminating. With a lower minimum AWS may meet both bounds by
+// terminating first.
 func oneInstanceOutage(desired int32, minHealthy, maxHealthy int) bool {
 	if desired != 1 || maxHealthy > 100 {
 		return false

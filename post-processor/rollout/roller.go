@@ -37,6 +37,7 @@ type rollout struct {
 	overrides []*templateUse                // override templates of a mixed instances policy
 	lc        *launchConfigurationUse       // set when the group uses a launch configuration
 	warmup    time.Duration
+	healthy   healthyBounds            // the healthy percentages its refresh runs with
 	adopted   *astypes.InstanceRefresh // a running refresh of ours
 	foreign   *astypes.InstanceRefresh // a running refresh of someone else's
 	// upToDate, when resolve sets it, says why the group needs no refresh

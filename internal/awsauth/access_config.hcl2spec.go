@@ -7,19 +7,52 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// FlatAWSPollingConfig is an auto-generated flat version of AWSPollingConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatAWSPollingConfig struct {
+	MaxAttempts  *int `mapstructure:"max_attempts" cty:"max_attempts" hcl:"max_attempts"`
+	DelaySeconds *int `mapstructure:"delay_seconds" cty:"delay_seconds" hcl:"delay_seconds"`
+}
+
+// FlatMapstructure returns a new FlatAWSPollingConfig.
+// FlatAWSPollingConfig is an auto-generated flat version of AWSPollingConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*AWSPollingConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatAWSPollingConfig)
+}
+
+// HCL2Spec returns the hcl spec of a AWSPollingConfig.
+// This spec is used by HCL to read the fields of AWSPollingConfig.
+// The decoded values from this spec will then be applied to a FlatAWSPollingConfig.
+func (*FlatAWSPollingConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"max_attempts":  &hcldec.AttrSpec{Name: "max_attempts", Type: cty.Number, Required: false},
+		"delay_seconds": &hcldec.AttrSpec{Name: "delay_seconds", Type: cty.Number, Required: false},
+	}
+	return s
+}
+
 // FlatAccessConfig is an auto-generated flat version of AccessConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAccessConfig struct {
-	AccessKey                 *string               `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
-	SecretKey                 *string               `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
-	Token                     *string               `mapstructure:"token" cty:"token" hcl:"token"`
-	Profile                   *string               `mapstructure:"profile" cty:"profile" hcl:"profile"`
-	CredsFilename             *string               `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	RawRegion                 *string               `mapstructure:"region" cty:"region" hcl:"region"`
-	AssumeRole                *FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
-	CustomEndpointEc2         *string               `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	CustomEndpointAutoScaling *string               `mapstructure:"custom_endpoint_autoscaling" cty:"custom_endpoint_autoscaling" hcl:"custom_endpoint_autoscaling"`
-	MaxRetries                *int                  `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	AccessKey                 *string                    `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
+	SecretKey                 *string                    `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
+	Token                     *string                    `mapstructure:"token" cty:"token" hcl:"token"`
+	Profile                   *string                    `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	CredsFilename             *string                    `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	RawRegion                 *string                    `mapstructure:"region" cty:"region" hcl:"region"`
+	AssumeRole                *FlatAssumeRoleConfig      `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	CustomEndpointEc2         *string                    `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	CustomEndpointAutoScaling *string                    `mapstructure:"custom_endpoint_autoscaling" cty:"custom_endpoint_autoscaling" hcl:"custom_endpoint_autoscaling"`
+	MaxRetries                *int                       `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	SkipMetadataApiCheck      *bool                      `mapstructure:"skip_metadata_api_check" cty:"skip_metadata_api_check" hcl:"skip_metadata_api_check"`
+	InsecureSkipTLSVerify     *bool                      `mapstructure:"insecure_skip_tls_verify" cty:"insecure_skip_tls_verify" hcl:"insecure_skip_tls_verify"`
+	DecodeAuthZMessages       *bool                      `mapstructure:"decode_authorization_messages" cty:"decode_authorization_messages" hcl:"decode_authorization_messages"`
+	SkipCredsValidation       *bool                      `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	SkipRegionValidation      *bool                      `mapstructure:"skip_region_validation" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	PollingConfig             *FlatAWSPollingConfig      `mapstructure:"aws_polling" cty:"aws_polling" hcl:"aws_polling"`
+	MFACode                   *string                    `mapstructure:"mfa_code" cty:"mfa_code" hcl:"mfa_code"`
+	VaultAWSEngine            *FlatVaultAWSEngineOptions `mapstructure:"vault_aws_engine" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
 }
 
 // FlatMapstructure returns a new FlatAccessConfig.
@@ -34,16 +67,24 @@ func (*AccessConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.
 // The decoded values from this spec will then be applied to a FlatAccessConfig.
 func (*FlatAccessConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"access_key":                  &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                  &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                       &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"profile":                     &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"shared_credentials_file":     &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
-		"region":                      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"assume_role":                 &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*FlatAssumeRoleConfig)(nil).HCL2Spec())},
-		"custom_endpoint_ec2":         &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
-		"custom_endpoint_autoscaling": &hcldec.AttrSpec{Name: "custom_endpoint_autoscaling", Type: cty.String, Required: false},
-		"max_retries":                 &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"access_key":                    &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                    &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                         &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"profile":                       &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":       &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"region":                        &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"assume_role":                   &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"custom_endpoint_ec2":           &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"custom_endpoint_autoscaling":   &hcldec.AttrSpec{Name: "custom_endpoint_autoscaling", Type: cty.String, Required: false},
+		"max_retries":                   &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"skip_metadata_api_check":       &hcldec.AttrSpec{Name: "skip_metadata_api_check", Type: cty.Bool, Required: false},
+		"insecure_skip_tls_verify":      &hcldec.AttrSpec{Name: "insecure_skip_tls_verify", Type: cty.Bool, Required: false},
+		"decode_authorization_messages": &hcldec.AttrSpec{Name: "decode_authorization_messages", Type: cty.Bool, Required: false},
+		"skip_credential_validation":    &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"skip_region_validation":        &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"aws_polling":                   &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*FlatAWSPollingConfig)(nil).HCL2Spec())},
+		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
+		"vault_aws_engine":              &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*FlatVaultAWSEngineOptions)(nil).HCL2Spec())},
 	}
 	return s
 }
@@ -51,12 +92,14 @@ func (*FlatAccessConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatAssumeRoleConfig is an auto-generated flat version of AssumeRoleConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAssumeRoleConfig struct {
-	RoleARN         *string  `mapstructure:"role_arn" cty:"role_arn" hcl:"role_arn"`
-	SessionName     *string  `mapstructure:"session_name" cty:"session_name" hcl:"session_name"`
-	ExternalID      *string  `mapstructure:"external_id" cty:"external_id" hcl:"external_id"`
-	DurationSeconds *int     `mapstructure:"duration_seconds" cty:"duration_seconds" hcl:"duration_seconds"`
-	Policy          *string  `mapstructure:"policy" cty:"policy" hcl:"policy"`
-	PolicyARNs      []string `mapstructure:"policy_arns" cty:"policy_arns" hcl:"policy_arns"`
+	RoleARN           *string           `mapstructure:"role_arn" cty:"role_arn" hcl:"role_arn"`
+	SessionName       *string           `mapstructure:"session_name" cty:"session_name" hcl:"session_name"`
+	ExternalID        *string           `mapstructure:"external_id" cty:"external_id" hcl:"external_id"`
+	DurationSeconds   *int              `mapstructure:"duration_seconds" cty:"duration_seconds" hcl:"duration_seconds"`
+	Policy            *string           `mapstructure:"policy" cty:"policy" hcl:"policy"`
+	PolicyARNs        []string          `mapstructure:"policy_arns" cty:"policy_arns" hcl:"policy_arns"`
+	Tags              map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
+	TransitiveTagKeys []string          `mapstructure:"transitive_tag_keys" cty:"transitive_tag_keys" hcl:"transitive_tag_keys"`
 }
 
 // FlatMapstructure returns a new FlatAssumeRoleConfig.
@@ -71,12 +114,43 @@ func (*AssumeRoleConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcl
 // The decoded values from this spec will then be applied to a FlatAssumeRoleConfig.
 func (*FlatAssumeRoleConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"role_arn":         &hcldec.AttrSpec{Name: "role_arn", Type: cty.String, Required: false},
-		"session_name":     &hcldec.AttrSpec{Name: "session_name", Type: cty.String, Required: false},
-		"external_id":      &hcldec.AttrSpec{Name: "external_id", Type: cty.String, Required: false},
-		"duration_seconds": &hcldec.AttrSpec{Name: "duration_seconds", Type: cty.Number, Required: false},
-		"policy":           &hcldec.AttrSpec{Name: "policy", Type: cty.String, Required: false},
-		"policy_arns":      &hcldec.AttrSpec{Name: "policy_arns", Type: cty.List(cty.String), Required: false},
+		"role_arn":            &hcldec.AttrSpec{Name: "role_arn", Type: cty.String, Required: false},
+		"session_name":        &hcldec.AttrSpec{Name: "session_name", Type: cty.String, Required: false},
+		"external_id":         &hcldec.AttrSpec{Name: "external_id", Type: cty.String, Required: false},
+		"duration_seconds":    &hcldec.AttrSpec{Name: "duration_seconds", Type: cty.Number, Required: false},
+		"policy":              &hcldec.AttrSpec{Name: "policy", Type: cty.String, Required: false},
+		"policy_arns":         &hcldec.AttrSpec{Name: "policy_arns", Type: cty.List(cty.String), Required: false},
+		"tags":                &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"transitive_tag_keys": &hcldec.AttrSpec{Name: "transitive_tag_keys", Type: cty.List(cty.String), Required: false},
+	}
+	return s
+}
+
+// FlatVaultAWSEngineOptions is an auto-generated flat version of VaultAWSEngineOptions.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatVaultAWSEngineOptions struct {
+	Name       *string `mapstructure:"name" cty:"name" hcl:"name"`
+	RoleARN    *string `mapstructure:"role_arn" cty:"role_arn" hcl:"role_arn"`
+	TTL        *string `mapstructure:"ttl" cty:"ttl" hcl:"ttl"`
+	EngineName *string `mapstructure:"engine_name" cty:"engine_name" hcl:"engine_name"`
+}
+
+// FlatMapstructure returns a new FlatVaultAWSEngineOptions.
+// FlatVaultAWSEngineOptions is an auto-generated flat version of VaultAWSEngineOptions.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*VaultAWSEngineOptions) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatVaultAWSEngineOptions)
+}
+
+// HCL2Spec returns the hcl spec of a VaultAWSEngineOptions.
+// This spec is used by HCL to read the fields of VaultAWSEngineOptions.
+// The decoded values from this spec will then be applied to a FlatVaultAWSEngineOptions.
+func (*FlatVaultAWSEngineOptions) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"name":        &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"role_arn":    &hcldec.AttrSpec{Name: "role_arn", Type: cty.String, Required: false},
+		"ttl":         &hcldec.AttrSpec{Name: "ttl", Type: cty.String, Required: false},
+		"engine_name": &hcldec.AttrSpec{Name: "engine_name", Type: cty.String, Required: false},
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package awsauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,6 +29,13 @@ func TestPrepareErrors(t *testing.T) {
 		{AccessConfig{MaxRetries: -1}, "max_retries: must be 0 (default) or more"},
 		{AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "ext-id-only"}}, "assume_role.role_arn: required"},
 		{AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", DurationSeconds: 100000}}, "assume_role.duration_seconds: must be from 900 to 43200"},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{Tags: map[string]string{"team": "web"}}}, "assume_role.role_arn: required"},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", Tags: map[string]string{"": "v"}}}, `assume_role.tags: key "" must have 1 to 128 characters`},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", Tags: map[string]string{"k": strings.Repeat("v", 257)}}}, `assume_role.tags: the value of "k" must have at most 256 characters, got 257`},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", Tags: manyTags(51)}}, "assume_role.tags: at most 50 session tags, got 51"},
+		{AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", TransitiveTagKeys: make([]string, 51)}}, "assume_role.transitive_tag_keys: at most 50 keys, got 51"},
+		{AccessConfig{MFACode: "123456"}, "mfa_code: not supported by asg-rollout"},
+		{AccessConfig{VaultAWSEngine: VaultAWSEngineOptions{Name: "deploy"}}, "vault_aws_engine: not supported by asg-rollout"},
 	}
 	for _, c := range cases {
 		errs := c.c.Prepare()
@@ -35,10 +43,19 @@ func TestPrepareErrors(t *testing.T) {
 			t.Errorf("%+v: errors %v, want one with %q", c.c, errs, c.want)
 		}
 	}
-	ok := AccessConfig{AccessKey: "AKIAEXAMPLE1", SecretKey: "secret-example-1", AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", DurationSeconds: 3600}}
+	ok := AccessConfig{AccessKey: "AKIAEXAMPLE1", SecretKey: "secret-example-1", AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::1:role/x", DurationSeconds: 3600,
+		Tags: manyTags(50), TransitiveTagKeys: []string{"tag-0"}}}
 	if errs := ok.Prepare(); len(errs) != 0 {
 		t.Errorf("valid config: %v", errs)
 	}
+}
+
+func manyTags(n int) map[string]string {
+	tags := map[string]string{}
+	for i := range n {
+		tags[fmt.Sprintf("tag-%d", i)] = "v"
+	}
+	return tags
 }
 
 func TestPrepareRegistersSecrets(t *testing.T) {
@@ -61,12 +78,66 @@ func TestMaxAttempts(t *testing.T) {
 	if got := (&AccessConfig{}).MaxAttempts(); got != 7 {
 		t.Errorf("with AWS_MAX_ATTEMPTS=7: %d", got)
 	}
-	if got := (&AccessConfig{MaxRetries: 40}).MaxAttempts(); got != 40 {
-		t.Errorf("max_retries must win over the environment: %d", got)
+	// max_retries counts retries, as in the amazon plugin's documentation:
+	// one first attempt and max_retries more.
+	if got := (&AccessConfig{MaxRetries: 40}).MaxAttempts(); got != 41 {
+		t.Errorf("max_retries = 40 must give 41 attempts and win over the environment: %d", got)
 	}
-	if got := (&AccessConfig{MaxRetries: 40}).NewRetryer().MaxAttempts(); got != 40 {
-		t.Errorf("retryer attempts %d, want 40", got)
+	if got := (&AccessConfig{MaxRetries: 40}).NewRetryer().MaxAttempts(); got != 41 {
+		t.Errorf("retryer attempts %d, want 41", got)
 	}
+}
+
+// failingServer answers every request with HTTP 500, counting them.
+func failingServer(t *testing.T) (url string, requests *atomic.Int32) {
+	t.Helper()
+	requests = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests
+}
+
+// TestMaxRetriesReachesTheClients counts the requests a client built from
+// Config sends for a call that always fails: max_retries + 1, whatever
+// AWS_MAX_ATTEMPTS says, and AWS_MAX_ATTEMPTS without max_retries.
+func TestMaxRetriesReachesTheClients(t *testing.T) {
+	isolateSharedConfig(t)
+	for _, tc := range []struct {
+		maxRetries int
+		env        string
+		want       int32
+	}{{2, "", 3}, {2, "9", 3}, {0, "4", 4}} {
+		t.Run(fmt.Sprintf("max_retries=%d,AWS_MAX_ATTEMPTS=%q", tc.maxRetries, tc.env), func(t *testing.T) {
+			t.Setenv("AWS_MAX_ATTEMPTS", tc.env)
+			url, requests := failingServer(t)
+			c := AccessConfig{AccessKey: "AKIASTATIC", SecretKey: "static-secret", CustomEndpointAutoScaling: url, CustomEndpointEc2: url, MaxRetries: tc.maxRetries}
+			cfg, err := c.Config(context.Background(), "eu-west-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast := func(o *autoscaling.Options) { o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, time.Millisecond) }
+			_, err = c.NewAutoScalingClient(cfg).DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{}, fast)
+			if err == nil {
+				t.Fatal("a server that always fails returned no error")
+			}
+			if got := requests.Load(); got != tc.want {
+				t.Errorf("Auto Scaling: %d requests, want %d", got, tc.want)
+			}
+			if got := c.NewEC2Client(cfg).Options().Retryer.MaxAttempts(); got != int(tc.want) {
+				t.Errorf("EC2 client attempts %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func isolateSharedConfig(t *testing.T) {
+	t.Helper()
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 }
 
 func TestConfigAndClients(t *testing.T) {
@@ -78,7 +149,7 @@ func TestConfigAndClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Region != "eu-west-1" || cfg.Retryer().MaxAttempts() != 9 {
+	if cfg.Region != "eu-west-1" || cfg.Retryer().MaxAttempts() != 10 {
 		t.Errorf("region %s, attempts %d", cfg.Region, cfg.Retryer().MaxAttempts())
 	}
 	creds, err := cfg.Credentials.Retrieve(context.Background())

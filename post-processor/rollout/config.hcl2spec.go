@@ -11,39 +11,47 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName           *string                       `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType         *string                       `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion         *string                       `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug               *bool                         `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce               *bool                         `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError             *string                       `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars            map[string]string             `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars       []string                      `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	AccessKey                 *string                       `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
-	SecretKey                 *string                       `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
-	Token                     *string                       `mapstructure:"token" cty:"token" hcl:"token"`
-	Profile                   *string                       `mapstructure:"profile" cty:"profile" hcl:"profile"`
-	CredsFilename             *string                       `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	RawRegion                 *string                       `mapstructure:"region" cty:"region" hcl:"region"`
-	AssumeRole                *awsauth.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
-	CustomEndpointEc2         *string                       `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	CustomEndpointAutoScaling *string                       `mapstructure:"custom_endpoint_autoscaling" cty:"custom_endpoint_autoscaling" hcl:"custom_endpoint_autoscaling"`
-	MaxRetries                *int                          `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
-	Targets                   []FlatTarget                  `mapstructure:"target" required:"true" cty:"target" hcl:"target"`
-	InstanceRefresh           *FlatInstanceRefreshConfig    `mapstructure:"instance_refresh" cty:"instance_refresh" hcl:"instance_refresh"`
-	MaxConcurrency            *int                          `mapstructure:"max_concurrency" cty:"max_concurrency" hcl:"max_concurrency"`
-	Wait                      *bool                         `mapstructure:"wait" cty:"wait" hcl:"wait"`
-	Timeout                   *string                       `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
-	OnRefreshInProgress       *string                       `mapstructure:"on_refresh_in_progress" cty:"on_refresh_in_progress" hcl:"on_refresh_in_progress"`
-	OnInterrupt               *string                       `mapstructure:"on_interrupt" cty:"on_interrupt" hcl:"on_interrupt"`
-	OnTimeout                 *string                       `mapstructure:"on_timeout" cty:"on_timeout" hcl:"on_timeout"`
-	OnFailure                 *string                       `mapstructure:"on_failure" cty:"on_failure" hcl:"on_failure"`
-	PollMinDelay              *string                       `mapstructure:"poll_min_delay" cty:"poll_min_delay" hcl:"poll_min_delay"`
-	PollMaxDelay              *string                       `mapstructure:"poll_max_delay" cty:"poll_max_delay" hcl:"poll_max_delay"`
-	PollsPerSecond            *float64                      `mapstructure:"polls_per_second" cty:"polls_per_second" hcl:"polls_per_second"`
-	CopyLaunchConfiguration   *bool                         `mapstructure:"copy_launch_configuration" cty:"copy_launch_configuration" hcl:"copy_launch_configuration"`
-	SetDefaultVersion         *bool                         `mapstructure:"set_default_version" cty:"set_default_version" hcl:"set_default_version"`
-	VersionDescription        *string                       `mapstructure:"version_description" cty:"version_description" hcl:"version_description"`
+	PackerBuildName           *string                            `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType         *string                            `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion         *string                            `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug               *bool                              `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce               *bool                              `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError             *string                            `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars            map[string]string                  `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars       []string                           `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	AccessKey                 *string                            `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
+	SecretKey                 *string                            `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
+	Token                     *string                            `mapstructure:"token" cty:"token" hcl:"token"`
+	Profile                   *string                            `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	CredsFilename             *string                            `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	RawRegion                 *string                            `mapstructure:"region" cty:"region" hcl:"region"`
+	AssumeRole                *awsauth.FlatAssumeRoleConfig      `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	CustomEndpointEc2         *string                            `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	CustomEndpointAutoScaling *string                            `mapstructure:"custom_endpoint_autoscaling" cty:"custom_endpoint_autoscaling" hcl:"custom_endpoint_autoscaling"`
+	MaxRetries                *int                               `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	SkipMetadataApiCheck      *bool                              `mapstructure:"skip_metadata_api_check" cty:"skip_metadata_api_check" hcl:"skip_metadata_api_check"`
+	InsecureSkipTLSVerify     *bool                              `mapstructure:"insecure_skip_tls_verify" cty:"insecure_skip_tls_verify" hcl:"insecure_skip_tls_verify"`
+	DecodeAuthZMessages       *bool                              `mapstructure:"decode_authorization_messages" cty:"decode_authorization_messages" hcl:"decode_authorization_messages"`
+	SkipCredsValidation       *bool                              `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	SkipRegionValidation      *bool                              `mapstructure:"skip_region_validation" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	PollingConfig             *awsauth.FlatAWSPollingConfig      `mapstructure:"aws_polling" cty:"aws_polling" hcl:"aws_polling"`
+	MFACode                   *string                            `mapstructure:"mfa_code" cty:"mfa_code" hcl:"mfa_code"`
+	VaultAWSEngine            *awsauth.FlatVaultAWSEngineOptions `mapstructure:"vault_aws_engine" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
+	Targets                   []FlatTarget                       `mapstructure:"target" required:"true" cty:"target" hcl:"target"`
+	InstanceRefresh           *FlatInstanceRefreshConfig         `mapstructure:"instance_refresh" cty:"instance_refresh" hcl:"instance_refresh"`
+	MaxConcurrency            *int                               `mapstructure:"max_concurrency" cty:"max_concurrency" hcl:"max_concurrency"`
+	Wait                      *bool                              `mapstructure:"wait" cty:"wait" hcl:"wait"`
+	Timeout                   *string                            `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
+	OnRefreshInProgress       *string                            `mapstructure:"on_refresh_in_progress" cty:"on_refresh_in_progress" hcl:"on_refresh_in_progress"`
+	OnInterrupt               *string                            `mapstructure:"on_interrupt" cty:"on_interrupt" hcl:"on_interrupt"`
+	OnTimeout                 *string                            `mapstructure:"on_timeout" cty:"on_timeout" hcl:"on_timeout"`
+	OnFailure                 *string                            `mapstructure:"on_failure" cty:"on_failure" hcl:"on_failure"`
+	PollMinDelay              *string                            `mapstructure:"poll_min_delay" cty:"poll_min_delay" hcl:"poll_min_delay"`
+	PollMaxDelay              *string                            `mapstructure:"poll_max_delay" cty:"poll_max_delay" hcl:"poll_max_delay"`
+	PollsPerSecond            *float64                           `mapstructure:"polls_per_second" cty:"polls_per_second" hcl:"polls_per_second"`
+	CopyLaunchConfiguration   *bool                              `mapstructure:"copy_launch_configuration" cty:"copy_launch_configuration" hcl:"copy_launch_configuration"`
+	SetDefaultVersion         *bool                              `mapstructure:"set_default_version" cty:"set_default_version" hcl:"set_default_version"`
+	VersionDescription        *string                            `mapstructure:"version_description" cty:"version_description" hcl:"version_description"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -58,39 +66,47 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"packer_build_name":           &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
-		"packer_builder_type":         &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
-		"packer_core_version":         &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
-		"packer_debug":                &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
-		"packer_force":                &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
-		"packer_on_error":             &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
-		"packer_user_variables":       &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
-		"packer_sensitive_variables":  &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
-		"access_key":                  &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                  &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                       &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"profile":                     &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"shared_credentials_file":     &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
-		"region":                      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"assume_role":                 &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsauth.FlatAssumeRoleConfig)(nil).HCL2Spec())},
-		"custom_endpoint_ec2":         &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
-		"custom_endpoint_autoscaling": &hcldec.AttrSpec{Name: "custom_endpoint_autoscaling", Type: cty.String, Required: false},
-		"max_retries":                 &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
-		"target":                      &hcldec.BlockListSpec{TypeName: "target", Nested: hcldec.ObjectSpec((*FlatTarget)(nil).HCL2Spec())},
-		"instance_refresh":            &hcldec.BlockSpec{TypeName: "instance_refresh", Nested: hcldec.ObjectSpec((*FlatInstanceRefreshConfig)(nil).HCL2Spec())},
-		"max_concurrency":             &hcldec.AttrSpec{Name: "max_concurrency", Type: cty.Number, Required: false},
-		"wait":                        &hcldec.AttrSpec{Name: "wait", Type: cty.Bool, Required: false},
-		"timeout":                     &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
-		"on_refresh_in_progress":      &hcldec.AttrSpec{Name: "on_refresh_in_progress", Type: cty.String, Required: false},
-		"on_interrupt":                &hcldec.AttrSpec{Name: "on_interrupt", Type: cty.String, Required: false},
-		"on_timeout":                  &hcldec.AttrSpec{Name: "on_timeout", Type: cty.String, Required: false},
-		"on_failure":                  &hcldec.AttrSpec{Name: "on_failure", Type: cty.String, Required: false},
-		"poll_min_delay":              &hcldec.AttrSpec{Name: "poll_min_delay", Type: cty.String, Required: false},
-		"poll_max_delay":              &hcldec.AttrSpec{Name: "poll_max_delay", Type: cty.String, Required: false},
-		"polls_per_second":            &hcldec.AttrSpec{Name: "polls_per_second", Type: cty.Number, Required: false},
-		"copy_launch_configuration":   &hcldec.AttrSpec{Name: "copy_launch_configuration", Type: cty.Bool, Required: false},
-		"set_default_version":         &hcldec.AttrSpec{Name: "set_default_version", Type: cty.Bool, Required: false},
-		"version_description":         &hcldec.AttrSpec{Name: "version_description", Type: cty.String, Required: false},
+		"packer_build_name":             &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
+		"packer_builder_type":           &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
+		"packer_core_version":           &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
+		"packer_debug":                  &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
+		"packer_force":                  &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
+		"packer_on_error":               &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
+		"packer_user_variables":         &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
+		"packer_sensitive_variables":    &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"access_key":                    &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                    &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                         &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"profile":                       &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":       &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"region":                        &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"assume_role":                   &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsauth.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"custom_endpoint_ec2":           &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"custom_endpoint_autoscaling":   &hcldec.AttrSpec{Name: "custom_endpoint_autoscaling", Type: cty.String, Required: false},
+		"max_retries":                   &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"skip_metadata_api_check":       &hcldec.AttrSpec{Name: "skip_metadata_api_check", Type: cty.Bool, Required: false},
+		"insecure_skip_tls_verify":      &hcldec.AttrSpec{Name: "insecure_skip_tls_verify", Type: cty.Bool, Required: false},
+		"decode_authorization_messages": &hcldec.AttrSpec{Name: "decode_authorization_messages", Type: cty.Bool, Required: false},
+		"skip_credential_validation":    &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"skip_region_validation":        &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"aws_polling":                   &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*awsauth.FlatAWSPollingConfig)(nil).HCL2Spec())},
+		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
+		"vault_aws_engine":              &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*awsauth.FlatVaultAWSEngineOptions)(nil).HCL2Spec())},
+		"target":                        &hcldec.BlockListSpec{TypeName: "target", Nested: hcldec.ObjectSpec((*FlatTarget)(nil).HCL2Spec())},
+		"instance_refresh":              &hcldec.BlockSpec{TypeName: "instance_refresh", Nested: hcldec.ObjectSpec((*FlatInstanceRefreshConfig)(nil).HCL2Spec())},
+		"max_concurrency":               &hcldec.AttrSpec{Name: "max_concurrency", Type: cty.Number, Required: false},
+		"wait":                          &hcldec.AttrSpec{Name: "wait", Type: cty.Bool, Required: false},
+		"timeout":                       &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
+		"on_refresh_in_progress":        &hcldec.AttrSpec{Name: "on_refresh_in_progress", Type: cty.String, Required: false},
+		"on_interrupt":                  &hcldec.AttrSpec{Name: "on_interrupt", Type: cty.String, Required: false},
+		"on_timeout":                    &hcldec.AttrSpec{Name: "on_timeout", Type: cty.String, Required: false},
+		"on_failure":                    &hcldec.AttrSpec{Name: "on_failure", Type: cty.String, Required: false},
+		"poll_min_delay":                &hcldec.AttrSpec{Name: "poll_min_delay", Type: cty.String, Required: false},
+		"poll_max_delay":                &hcldec.AttrSpec{Name: "poll_max_delay", Type: cty.String, Required: false},
+		"polls_per_second":              &hcldec.AttrSpec{Name: "polls_per_second", Type: cty.Number, Required: false},
+		"copy_launch_configuration":     &hcldec.AttrSpec{Name: "copy_launch_configuration", Type: cty.Bool, Required: false},
+		"set_default_version":           &hcldec.AttrSpec{Name: "set_default_version", Type: cty.Bool, Required: false},
+		"version_description":           &hcldec.AttrSpec{Name: "version_description", Type: cty.String, Required: false},
 	}
 	return s
 }

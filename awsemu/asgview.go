@@ -137,11 +137,20 @@ func rewriteInstanceTemplates(body []byte, lookup func(instanceID string) (origi
 }
 
 // addDefaultWarmups puts back the DefaultInstanceWarmup that moto accepts
-// but does not keep: for each group (a member of AutoScalingGroups) whose
-// warm-up lookup knows and whose answer has none, the element is added
-// before the group's closing tag. Everything else is kept byte for byte; a
-// body that cannot be parsed is returned unchanged.
+// but does not keep (see addGroupElement).
 func addDefaultWarmups(body []byte, lookup func(group string) (int, bool)) []byte {
+	return addGroupElement(body, "DefaultInstanceWarmup", func(group string) (string, bool) {
+		w, ok := lookup(group)
+		return strconv.Itoa(w), ok
+	})
+}
+
+// addGroupElement adds, to each group (a member of AutoScalingGroups) whose
+// lookup knows a value and whose answer has no element of that name, the
+// element with that value (XML, inserted as it is) before the group's
+// closing tag. Everything else is kept byte for byte; a body that cannot be
+// parsed is returned unchanged.
+func addGroupElement(body []byte, element string, lookup func(group string) (string, bool)) []byte {
 	var (
 		group = -1 // depth of the group entry being read, -1 outside one
 		name  string
@@ -154,7 +163,7 @@ func addDefaultWarmups(body []byte, lookup func(group string) (int, bool)) []byt
 			if group < 0 && n >= 2 && x.path[n-1] == "member" && x.path[n-2] == "AutoScalingGroups" {
 				group, name, has = n, "", false
 			}
-			if n == group+1 && t.Name.Local == "DefaultInstanceWarmup" {
+			if n == group+1 && t.Name.Local == element {
 				has = true
 			}
 		case xml.CharData:
@@ -164,8 +173,8 @@ func addDefaultWarmups(body []byte, lookup func(group string) (int, bool)) []byt
 		case xml.EndElement:
 			if n == group {
 				group = -1
-				if w, ok := lookup(name); ok && !has {
-					return []splice{{start: x.start, end: x.start, text: "<DefaultInstanceWarmup>" + strconv.Itoa(w) + "</DefaultInstanceWarmup>"}}
+				if v, ok := lookup(name); ok && !has {
+					return []splice{{start: x.start, end: x.start, text: "<" + element + ">" + v + "</" + element + ">"}}
 				}
 			}
 		}

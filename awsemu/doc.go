@@ -26,6 +26,13 @@
 //     of its template: corrected for instances the emulator launched.
 //   - DefaultInstanceWarmup is accepted but dropped: the emulator keeps it
 //     for the InstanceWarmup default.
+//   - InstanceMaintenancePolicy is accepted but dropped, never reported and
+//     never applied: the emulator validates it, keeps it, reports it, and a
+//     refresh whose request leaves MinHealthyPercentage or
+//     MaxHealthyPercentage out runs with the policy's (AWS: "If you do not
+//     specify this property, the default is 90 percent, or the percentage
+//     set in the instance maintenance policy for the Auto Scaling group, if
+//     defined"; maintenance.go).
 //   - Mixed instances policies launch the template's instance type, not the
 //     overrides: replacements use the first override, with its ImageId when
 //     it has one (AWS: the override's ImageId is "The ID of the Amazon
@@ -59,6 +66,7 @@
 // (the moto process), motoclient.go (the emulator's own calls to moto),
 // query.go (Query protocol and XML), refresh*.go (instance refresh),
 // asgview.go (per-instance launch template versions in describe answers),
+// maintenance.go (instance maintenance policies),
 // launchtemplates.go (CreateLaunchTemplateVersion), imageprotection.go (AMI
 // deregistration protection), suspended.go (suspended processes),
 // motogate.go (serialized access to moto), faults.go and calls.go

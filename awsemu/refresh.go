@@ -120,7 +120,8 @@ func percent(done, total int) int {
 // preferences are the StartInstanceRefresh Preferences, defaults filled in.
 type preferences struct {
 	MinHealthy       int
-	MaxHealthy       int // 0 when not given
+	minGiven         bool // MinHealthy was in the request
+	MaxHealthy       int  // 0 when not given and the group has no policy
 	InstanceWarmup   *int
 	Checkpoints      []int
 	CheckpointDelay  *int
@@ -187,12 +188,13 @@ type engine struct {
 	mu         sync.Mutex
 	refreshes  map[groupKey][]*refresh // oldest first
 	activities map[groupKey][]*activity
-	origins    map[string]origin // by region + "/" + instance id
-	unhealthy  map[string]bool   // AMI ids whose instances fail health checks
-	badTag     [2]string         // key and value of an AMI tag whose instances fail them; key "" = none
-	closed     bool              // set by stop: no new workers
-	seq        int64             // last activity sequence number
-	warmups    map[groupKey]int  // DefaultInstanceWarmup per group, which moto drops
+	origins    map[string]origin              // by region + "/" + instance id
+	unhealthy  map[string]bool                // AMI ids whose instances fail health checks
+	badTag     [2]string                      // key and value of an AMI tag whose instances fail them; key "" = none
+	closed     bool                           // set by stop: no new workers
+	seq        int64                          // last activity sequence number
+	warmups    map[groupKey]int               // DefaultInstanceWarmup per group, which moto drops
+	policies   map[groupKey]maintenancePolicy // instance maintenance policies, which moto drops
 	// describeLag keeps new refreshes out of DescribeInstanceRefreshes for
 	// this long (emulated) after they start; see SetDescribeLag.
 	describeLag time.Duration
@@ -221,6 +223,7 @@ func newEngine(c *clock, m *motoAPI, logf func(string, ...any)) *engine {
 		origins:    map[string]origin{},
 		unhealthy:  map[string]bool{},
 		warmups:    map[groupKey]int{},
+		policies:   map[groupKey]maintenancePolicy{},
 		reported:   map[string]reportedStatus{},
 		volumes:    map[string]int{},
 	}

@@ -106,6 +106,7 @@ func (e *engine) startInstanceRefresh(ctx context.Context, q *queryRequest) (*xm
 	}
 
 	key := groupKey{Region: q.Region, Name: name}
+	prefs = e.withMaintenancePolicy(key, prefs)
 	warmup := e.defaultWarmup(key, g, prefs)
 	want := original
 	if desiredSpec != nil {
@@ -354,7 +355,8 @@ func constraintError(value, name, rule string) *apiError {
 }
 
 // parsePreferences reads and validates Preferences, filling in the API's
-// defaults (which are not the console's).
+// defaults (which are not the console's); a group's instance maintenance
+// policy comes on top (withMaintenancePolicy).
 func parsePreferences(form url.Values) (preferences, *apiError) {
 	p := preferences{MinHealthy: 90, ScaleInProtected: "Wait", Standby: "Wait"}
 	var aerr *apiError
@@ -405,7 +407,7 @@ func parsePreferences(form url.Values) (preferences, *apiError) {
 
 	minGiven := intPref("MinHealthyPercentage", 0, 100)
 	if minGiven != nil {
-		p.MinHealthy = *minGiven
+		p.MinHealthy, p.minGiven = *minGiven, true
 	}
 	if maxH := intPref("MaxHealthyPercentage", 100, 200); maxH != nil {
 		switch {

@@ -268,6 +268,17 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		case "CreateAutoScalingGroup":
 			s.forwardRecordingWarmup(w, r, q)
 			return
+		case "DeleteAutoScalingGroup":
+			answer, err := s.forward(r, q.Body)
+			if err != nil {
+				writeASGError(w, toAPIError(err))
+				return
+			}
+			if answer.Status == http.StatusOK {
+				s.engine.forgetGroup(q.Region, q.Form.Get("AutoScalingGroupName"))
+			}
+			answer.write(w)
+			return
 		case "DescribeAutoScalingGroups", "DescribeAutoScalingInstances":
 			s.forwardCorrectingTemplates(w, r, q)
 			return
@@ -355,8 +366,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 }
 
 // forwardRecordingWarmup forwards a group create or update to moto and, if
-// it succeeded, keeps the DefaultInstanceWarmup that moto drops.
+// it succeeded, keeps the DefaultInstanceWarmup and the instance
+// maintenance policy that moto drops. A policy AWS would refuse is refused
+// before moto sees the request.
 func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, q *queryRequest) {
+	if _, _, aerr := checkMaintenancePolicy(q.Form); aerr != nil {
+		writeASGError(w, aerr)
+		return
+	}
 	answer, err := s.forward(r, q.Body)
 	if err != nil {
 		writeASGError(w, toAPIError(err))
@@ -364,6 +381,7 @@ func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, 
 	}
 	if answer.Status == http.StatusOK {
 		s.engine.recordDefaultWarmup(q.Region, q.Form)
+		s.engine.recordMaintenancePolicy(q.Region, q.Form)
 	}
 	answer.write(w)
 }
@@ -384,6 +402,9 @@ func (s *Server) forwardCorrectingTemplates(w http.ResponseWriter, r *http.Reque
 		if q.Action == "DescribeAutoScalingGroups" {
 			answer.Body = addDefaultWarmups(answer.Body, func(group string) (int, bool) {
 				return s.engine.warmupOf(q.Region, group)
+			})
+			answer.Body = addMaintenancePolicies(answer.Body, func(group string) (maintenancePolicy, bool) {
+				return s.engine.policyOf(groupKey{Region: q.Region, Name: group})
 			})
 		}
 	}

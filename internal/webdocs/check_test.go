@@ -40,6 +40,8 @@ func TestRegistryRefuses(t *testing.T) {
 		{"relative reference definition", "See [tags][t].\n\n[t]: guides/tags.mdx\n", "guides/tags.mdx"},
 		{"relative HTML href", `<a href="guides/tags.mdx">tags</a>`, "guides/tags.mdx"},
 		{"relative HTML src", `<img src='img/flow.png' alt="flow">`, "img/flow.png"},
+		{"relative HTML href after an id", `<a id="top" class="x"
+href="guides/tags.mdx">tags</a>`, "guides/tags.mdx"},
 		{"link split over lines", "See the [tags\nguide](\n../guides/tags.mdx).", "../guides/tags.mdx"},
 		{"missing file of the repository", "[x](" + blob + "docs/guides/nope.mdx)", blob + "docs/guides/nope.mdx"},
 		{"missing heading of a file of the repository", "[x](" + blob + "docs/guides/tags.mdx#which-group-matches)", blob + "docs/guides/tags.mdx#which-group-matches"},

@@ -35,7 +35,8 @@ var (
 	headingRE   = regexp.MustCompile(`^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$`)
 	refDefRE    = regexp.MustCompile(`^ {0,3}\[([^\]]+)\]:[ \t]*<?([^\s>]*)>?`)
 	refUseRE    = regexp.MustCompile(`\[([^\[\]]+)\]\[([^\[\]]*)\]`)
-	htmlAttrRE  = regexp.MustCompile(`(?i)<[a-z][^>]*?\s(href|src|id|name)\s*=\s*(?:"([^"]*)"|'([^']*)')`)
+	htmlElemRE  = regexp.MustCompile(`<[a-zA-Z][^<>]*>`)
+	htmlAttrRE  = regexp.MustCompile(`(?i)\s(href|src|id|name)\s*=\s*(?:"([^"]*)"|'([^']*)')`)
 	autolinkRE  = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>]+)>`)
 	bareURLRE   = regexp.MustCompile(`https?://[^\s<>"'` + "`" + `)\]]+`)
 	inlineMDRE  = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
@@ -93,19 +94,21 @@ func Parse(src string) Page {
 	text := blankCodeSpans(strings.Join(lines, "\n"))
 	lineAt := func(pos int) int { return strings.Count(text[:pos], "\n") + 1 }
 
-	for _, m := range htmlAttrRE.FindAllStringSubmatchIndex(text, -1) {
-		attr := strings.ToLower(text[m[2]:m[3]])
-		start, end := m[4], m[5]
-		if start < 0 {
-			start, end = m[6], m[7]
+	for _, tag := range htmlElemRE.FindAllStringIndex(text, -1) {
+		for _, m := range htmlAttrRE.FindAllStringSubmatchIndex(text[tag[0]:tag[1]], -1) {
+			attr := strings.ToLower(text[tag[0]+m[2] : tag[0]+m[3]])
+			start, end := m[4], m[5]
+			if start < 0 {
+				start, end = m[6], m[7]
+			}
+			start, end = tag[0]+start, tag[0]+end
+			if value := text[start:end]; attr == "id" || attr == "name" {
+				p.Anchors[value] = true
+			} else {
+				p.Links = append(p.Links, Link{Target: value, Line: lineAt(start), Kind: "html"})
+			}
+			text = blank(text, start, end)
 		}
-		value := text[start:end]
-		if attr == "id" || attr == "name" {
-			p.Anchors[value] = true
-		} else {
-			p.Links = append(p.Links, Link{Target: value, Line: lineAt(m[0]), Kind: "html"})
-		}
-		text = blank(text, start, end)
 	}
 
 	for i := 0; ; {

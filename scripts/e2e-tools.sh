@@ -6,10 +6,31 @@
 # directives), so each is built from its own module source, fetched through the
 # Go module proxy. Binaries are cached by version under $ASG_TOOLS_CACHE
 # (default ~/.cache/packer-plugin-asg), so only the first run pays the build.
+#
+# PACKER_VERSIONS lists the packer releases to build (PACKER_VERSION, one);
+# by default the one the tests use and the oldest the plugin supports.
+# The defaults come from internal/packerexec/packerexec.go, where they are set.
 set -euo pipefail
 
-PACKER_VERSION=${PACKER_VERSION:-v1.16.0}
-AMAZON_VERSION=${AMAZON_VERSION:-v1.8.2}
+consts="$(dirname "$0")/../internal/packerexec/packerexec.go"
+# const_value NAME prints the string constant NAME of packerexec.go, or fails.
+const_value() {
+  local v
+  v=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\(v[0-9][0-9.]*\)\"$/\1/p" "$consts")
+  [ -n "$v" ] || { echo "e2e-tools: no version constant $1 in $consts" >&2; return 1; }
+  echo "$v"
+}
+if [ -z "${PACKER_VERSIONS:-}" ] && [ -n "${PACKER_VERSION:-}" ]; then
+  PACKER_VERSIONS=$PACKER_VERSION
+fi
+if [ -z "${PACKER_VERSIONS:-}" ]; then
+  latest=$(const_value PackerVersion)
+  oldest=$(const_value MinPackerVersion)
+  PACKER_VERSIONS="$latest $oldest"
+fi
+if [ -z "${AMAZON_VERSION:-}" ]; then
+  AMAZON_VERSION=$(const_value AmazonVersion)
+fi
 cache=${ASG_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/packer-plugin-asg}
 bin="$cache/bin"
 mkdir -p "$bin"
@@ -34,12 +55,14 @@ build() {
   mv "$out.tmp" "$out"
 }
 
-build github.com/hashicorp/packer "$PACKER_VERSION" "$bin/packer-$PACKER_VERSION" &
-p1=$!
+pids=()
+for v in $PACKER_VERSIONS; do
+  build github.com/hashicorp/packer "$v" "$bin/packer-$v" &
+  pids+=($!)
+done
 build github.com/hashicorp/packer-plugin-amazon "$AMAZON_VERSION" "$bin/packer-plugin-amazon_${AMAZON_VERSION}_x5.0_$(go env GOOS)_$(go env GOARCH)" &
-p2=$!
+pids+=($!)
 status=0
-wait $p1 || status=1
-wait $p2 || status=1
+for p in "${pids[@]}"; do wait "$p" || status=1; done
 [ $status -eq 0 ] || { echo "e2e-tools: build failed" >&2; exit 1; }
 echo "$bin"

@@ -16,14 +16,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 )
 
-// Versions of the tools driven end to end.
+// Versions of the tools driven end to end. scripts/e2e-tools.sh reads its
+// defaults from these lines, so they are the one place each is set.
 const (
 	PackerVersion = "v1.16.0"
-	AmazonVersion = "v1.8.2"
+	// MinPackerVersion is the oldest Packer release the plugin supports,
+	// and the oldest the end-to-end tests run. It is the first release
+	// with `packer plugins install --path`, the way a plugin built from
+	// source or downloaded by hand is installed; the releases before it
+	// still bundle an amazon plugin of their own and load plugins only
+	// from a flat directory or by `packer init`.
+	MinPackerVersion = "v1.10.0"
+	AmazonVersion    = "v1.8.2"
 )
 
 // Env is a packer installation in a private directory.
@@ -32,34 +41,58 @@ type Env struct {
 	Dir        string // private root: plugins, config, cache
 	PluginPath string
 	Plugin     string // this plugin's binary
+	Version    string // packer's version, such as v1.16.0
 }
 
-// Setup builds (or finds in the cache) packer and the amazon plugin, builds
-// this plugin from repoRoot, and installs both plugins under a new private
-// directory. Close removes it.
+// Setup builds (or finds in the cache) packer PackerVersion and the amazon
+// plugin, builds this plugin from repoRoot, and installs both plugins under
+// a new private directory. Close removes it.
 func Setup(ctx context.Context, repoRoot string) (*Env, error) {
+	return SetupVersion(ctx, repoRoot, PackerVersion)
+}
+
+// BuildTools builds (or finds in the cache) packer at each of versions and
+// the amazon plugin, all at once, and returns the directory holding them.
+// Call it first with every version a run needs, so that a fresh machine
+// builds them side by side rather than one after another.
+func BuildTools(ctx context.Context, repoRoot string, versions ...string) (string, error) {
 	script := exec.CommandContext(ctx, filepath.Join(repoRoot, "scripts", "e2e-tools.sh"))
-	script.Env = append(os.Environ(), "PACKER_VERSION="+PackerVersion, "AMAZON_VERSION="+AmazonVersion)
+	script.Env = append(os.Environ(), "PACKER_VERSIONS="+strings.Join(versions, " "), "AMAZON_VERSION="+AmazonVersion)
 	var stderr bytes.Buffer
 	script.Stderr = &stderr
 	out, err := script.Output()
 	if err != nil {
-		return nil, fmt.Errorf("building packer and the amazon plugin (scripts/e2e-tools.sh): %w\n%s", err, stderr.String())
+		return "", fmt.Errorf("building packer %s and the amazon plugin (scripts/e2e-tools.sh): %w\n%s", strings.Join(versions, ", "), err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	bin := lines[len(lines)-1]
+	return lines[len(lines)-1], nil
+}
 
+// SetupVersion is Setup for packer at version (such as MinPackerVersion).
+// Before v1.11.0, `packer plugins install --path` takes only release
+// versions, so for those this plugin is built as a release is, without
+// the "dev" marker.
+func SetupVersion(ctx context.Context, repoRoot, version string) (*Env, error) {
+	bin, err := BuildTools(ctx, repoRoot, version)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "asg-packer-")
 	if err != nil {
 		return nil, err
 	}
 	e := &Env{
-		Packer:     filepath.Join(bin, "packer-"+PackerVersion),
+		Packer:     filepath.Join(bin, "packer-"+version),
 		Dir:        dir,
 		PluginPath: filepath.Join(dir, "plugins"),
 		Plugin:     filepath.Join(dir, "packer-plugin-asg"),
+		Version:    version,
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", e.Plugin, ".")
+	args := []string{"build", "-o", e.Plugin}
+	if versionLess(version, "v1.11.0") {
+		args = append(args, "-ldflags", "-X github.com/asg-rollout/packer-plugin-asg/version.VersionPrerelease=")
+	}
+	build := exec.CommandContext(ctx, "go", append(args, ".")...)
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		e.Close()
@@ -70,10 +103,31 @@ func Setup(ctx context.Context, repoRoot string) (*Env, error) {
 		res, err := e.Run(ctx, "", nil, "plugins", "install", "--path", p[0], p[1])
 		if err != nil || res.ExitCode != 0 {
 			e.Close()
-			return nil, fmt.Errorf("installing %s: %v\n%s", p[1], err, res.Output)
+			return nil, fmt.Errorf("installing %s into packer %s: %v\n%s", p[1], version, err, res.Output)
 		}
 	}
 	return e, nil
+}
+
+// versionLess reports whether release a ("v1.10.0") comes before b.
+func versionLess(a, b string) bool {
+	pa, pb := releaseParts(a), releaseParts(b)
+	for i := range pa {
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return false
+}
+
+// releaseParts is the major, minor and patch number of "vX.Y.Z"; what does
+// not parse counts as 0.
+func releaseParts(v string) [3]int {
+	var p [3]int
+	for i, f := range strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3) {
+		p[i], _ = strconv.Atoi(f)
+	}
+	return p
 }
 
 // Close removes the private directory.

@@ -30,7 +30,16 @@ import (
 // warm-up takes 0.3 seconds.
 const speed = 200
 
-var packer *packerexec.Env
+// packer is the packer the tests run, packerexec.PackerVersion; packers
+// holds it and every other version the suite runs (MinPackerVersion), by
+// version. TestMain sets them up once for the whole package.
+var (
+	packer  *packerexec.Env
+	packers = map[string]*packerexec.Env{}
+)
+
+// packerVersions are the packer releases the suite runs.
+var packerVersions = []string{packerexec.PackerVersion, packerexec.MinPackerVersion}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -43,23 +52,44 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	root, _ := filepath.Abs("../..")
-	var err error
-	packer, err = packerexec.Setup(ctx, root)
+	err := setupPackers(ctx, root)
 	cancel()
+	code := 1
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
+	} else {
+		code = m.Run()
 	}
-	code := m.Run()
-	packer.Close()
+	for _, pk := range packers {
+		pk.Close()
+	}
 	os.Exit(code)
 }
 
-// env is one test's local AWS and working directory.
+// setupPackers builds every packer version at once (with the amazon
+// plugin), then installs the plugins into one Env per version.
+func setupPackers(ctx context.Context, root string) error {
+	if _, err := packerexec.BuildTools(ctx, root, packerVersions...); err != nil {
+		return err
+	}
+	for _, v := range packerVersions {
+		pk, err := packerexec.SetupVersion(ctx, root, v)
+		if err != nil {
+			return err
+		}
+		packers[v] = pk
+	}
+	packer = packers[packerexec.PackerVersion]
+	return nil
+}
+
+// env is one test's local AWS and working directory, and the packer its
+// builds run (packer unless the test chooses another).
 type env struct {
 	t   *testing.T
 	emu *awsemu.Server
 	dir string
+	pk  *packerexec.Env
 }
 
 func newEnv(t *testing.T) *env {
@@ -75,7 +105,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("starting the local AWS: %v", err)
 	}
 	t.Cleanup(func() { emu.Close() })
-	return &env{t: t, emu: emu, dir: t.TempDir()}
+	return &env{t: t, emu: emu, dir: t.TempDir(), pk: packer}
 }
 
 func (e *env) clients(region string) *fleet.Clients { return fleet.NewClients(e.emu.URL(), region) }
@@ -205,7 +235,7 @@ func (e *env) write(b build) string {
 		b.SourceAMI = ami
 	}
 	if b.AMIName == "" {
-		b.AMIName = "app-" + strings.ToLower(strings.ReplaceAll(e.t.Name(), "/", "-"))
+		b.AMIName = e.amiName()
 	}
 	var buf bytes.Buffer
 	if err := buildTemplate.Execute(&buf, b); err != nil {
@@ -218,12 +248,18 @@ func (e *env) write(b build) string {
 	return path
 }
 
-// packerBuild runs `packer build` and returns its result.
+// amiName is the AMI name write gives a build that sets none.
+func (e *env) amiName() string {
+	return "app-" + strings.ToLower(strings.ReplaceAll(e.t.Name(), "/", "-"))
+}
+
+// packerBuild runs `packer build` with the test's packer and returns its
+// result.
 func (e *env) packerBuild(file string, extraEnv ...string) packerexec.Result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := packer.Run(ctx, e.dir, append(e.endpointEnv(), extraEnv...), "build", "-color=false", file)
+	res, err := e.pk.Run(ctx, e.dir, append(e.endpointEnv(), extraEnv...), "build", "-color=false", file)
 	if err != nil {
 		e.t.Fatalf("running packer: %v", err)
 	}

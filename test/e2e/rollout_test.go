@@ -18,16 +18,26 @@ import (
 // group ends up on it, through a new numbered version that keeps
 // everything but the AMI.
 func TestBakeAndRoll(t *testing.T) {
-	e := newEnv(t)
+	bakeAndRoll(newEnv(t))
+}
+
+// bakeAndRoll is the happy path, run with e's packer: bake with
+// amazon-ebs, roll a seeded group of four, and check that every instance
+// was replaced by one running the new AMI, through a new numbered version
+// that keeps everything but the AMI, without a direct write to the group
+// or the template.
+func bakeAndRoll(e *env) {
+	t := e.t
+	t.Helper()
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 4})
 	before := e.snapshot("us-east-1", "web")
 
 	file := e.write(build{Targets: []target{{Group: "web"}}})
 	res := e.packerBuild(file)
 	if res.ExitCode != 0 {
-		t.Fatalf("packer build exited %d", res.ExitCode)
+		t.Fatalf("packer %s: packer build exited %d", e.pk.Version, res.ExitCode)
 	}
-	ami := e.newAMI("us-east-1", "app-testbakeandroll")
+	ami := e.newAMI("us-east-1", e.amiName())
 
 	after := e.snapshot("us-east-1", "web")
 	t.Logf("before:\n%s\nafter:\n%s", before, after)

@@ -1,15 +1,35 @@
 package rollout
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 )
 
 // BuilderID identifies this post-processor's artifacts.
 const BuilderID = "asg-rollout.post-processor.rollout"
+
+// State keys this artifact answers.
+const (
+	// rolloutsKey answers a list with a map of strings per group.
+	rolloutsKey = "rollouts"
+	// generatedDataKey is Packer's: a post-processor's HCL2 configuration
+	// sees the generated data of the artifact it receives as build.*, and
+	// the manifest post-processor renders custom_data with it.
+	generatedDataKey = "generated_data"
+	// GeneratedRollouts is the key this artifact adds to the builder's
+	// generated data: State("rollouts") as a JSON array in one string,
+	// which survives every hop (plugin RPC, HCL2 build variables, the
+	// template engine) where lists and maps do not.
+	GeneratedRollouts = "AsgRollouts"
+)
 
 // Result is how one group's roll-out ended.
 type Result struct {
@@ -35,12 +55,31 @@ type Result struct {
 // Artifact describes the roll-outs. Its Destroy deletes nothing: the
 // launch template versions and refreshes it names are the fleet's live
 // configuration, and the AMI belongs to the builder's artifact.
+//
+// To what comes after it in the chain it is the builder's artifact with the
+// roll-out added: the same Id (region:ami pairs), the builder's generated
+// data and HCP Packer images passed on, and each group's roll-out under
+// the State keys documented on State.
 type Artifact struct {
 	Results []Result
+
+	// id is the builder artifact's Id, as it was.
+	id string
+	// generated is the builder artifact's generated data, and registry its
+	// HCP Packer images, both passed on unread: they arrive as msgpack
+	// generic types and leave as they came.
+	generated map[string]interface{}
+	registry  interface{}
 }
 
-func newArtifact(ros []*rollout) *Artifact {
+// newArtifact reports ros, rolled from source's AMIs.
+func newArtifact(ros []*rollout, source packersdk.Artifact) *Artifact {
 	a := &Artifact{}
+	if source != nil {
+		a.id = source.Id()
+		a.generated = stringKeys(source.State(generatedDataKey))
+		a.registry = source.State(registryimage.ArtifactStateURI)
+	}
 	for _, ro := range ros {
 		res := Result{
 			Region:            ro.region,
@@ -82,18 +121,16 @@ func (*Artifact) BuilderId() string { return BuilderID }
 // Files returns nothing: a roll-out makes no files.
 func (*Artifact) Files() []string { return nil }
 
-// Id returns "region:group:refresh-id" for each group, joined by commas.
-func (a *Artifact) Id() string {
-	parts := make([]string, 0, len(a.Results))
-	for _, r := range a.Results {
-		parts = append(parts, r.Region+":"+r.AutoScalingGroup+":"+r.InstanceRefreshID)
-	}
-	return strings.Join(parts, ",")
-}
+// Id returns the builder artifact's Id unchanged: "region:ami-id" pairs
+// joined by commas, so that whatever finds the AMI in the builder's
+// artifact (splitting manifest's artifact_id, say) finds it here too.
+func (a *Artifact) Id() string { return a.id }
 
-// String is a table with a row per group, for Packer's summary.
+// String is a line saying what was rolled onto what and how it went, then
+// a table with a row per group, for Packer's summary.
 func (a *Artifact) String() string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "Rolled %d Auto Scaling group(s) onto %s: %s\n", len(a.Results), orDash(a.id), a.tally())
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS\tOUTCOME")
 	for _, r := range a.Results {
@@ -111,24 +148,64 @@ func (a *Artifact) String() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// State answers "rollouts" with a list of maps of strings (one per group,
-// keys as in Result's tags) and "generated_data" with the first group's
-// values. Only plain strings cross the plugin boundary intact.
+// tally counts the groups by outcome, in the order outcomes first occur in
+// the sorted results: "2 succeeded, 1 up to date".
+func (a *Artifact) tally() string {
+	var order []string
+	n := map[string]int{}
+	for _, r := range a.Results {
+		if n[r.Outcome] == 0 {
+			order = append(order, r.Outcome)
+		}
+		n[r.Outcome]++
+	}
+	if len(order) == 0 {
+		return "no group"
+	}
+	parts := make([]string, len(order))
+	for i, o := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[o], o)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// State answers:
+//   - "rollouts": a list with a map of strings per group (keys as in
+//     Result's tags), for a post-processor of another plugin;
+//   - "generated_data": the builder artifact's generated data with
+//     GeneratedRollouts added. The builder's keys (SourceAMI, BuildRegion
+//     and the rest) stay, so that build.* in a later post-processor's
+//     configuration still holds them rather than placeholders;
+//   - registryimage.ArtifactStateURI ("par.artifact.metadata"): the builder
+//     artifact's HCP Packer images, so that HCP Packer keeps the AMI
+//     whichever artifact of the chain it reads.
+//
+// Anything else is nil.
 func (a *Artifact) State(name string) interface{} {
 	switch name {
-	case "rollouts":
-		out := make([]map[string]string, 0, len(a.Results))
-		for _, r := range a.Results {
-			out = append(out, r.state())
+	case rolloutsKey:
+		return a.rollouts()
+	case generatedDataKey:
+		out := make(map[string]interface{}, len(a.generated)+1)
+		maps.Copy(out, a.generated)
+		js, err := json.Marshal(a.rollouts())
+		if err != nil {
+			js = []byte("[]") // unreachable: maps of strings always marshal
 		}
+		out[GeneratedRollouts] = string(js)
 		return out
-	case "generated_data":
-		if len(a.Results) == 0 {
-			return map[string]string{}
-		}
-		return a.Results[0].state()
+	case registryimage.ArtifactStateURI:
+		return a.registry
 	}
 	return nil
+}
+
+func (a *Artifact) rollouts() []map[string]string {
+	out := make([]map[string]string, 0, len(a.Results))
+	for _, r := range a.Results {
+		out = append(out, r.state())
+	}
+	return out
 }
 
 func (r Result) state() map[string]string {
@@ -144,6 +221,28 @@ func (r Result) state() map[string]string {
 		"status":               r.Status,
 		"outcome":              r.Outcome,
 	}
+}
+
+// stringKeys turns generated data into a map keyed by strings, whichever
+// shape it arrives in: map[interface{}]interface{} from another plugin
+// process, a map keyed by strings within one. Anything else is none.
+func stringKeys(v interface{}) map[string]interface{} {
+	out := map[string]interface{}{}
+	switch m := v.(type) {
+	case map[interface{}]interface{}:
+		for k, v := range m {
+			if s, ok := k.(string); ok {
+				out[s] = v
+			}
+		}
+	case map[string]interface{}:
+		maps.Copy(out, m)
+	case map[string]string:
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // Destroy does nothing, on purpose (see Artifact).

@@ -90,7 +90,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if err != nil {
 		p.protectImages(r, ros)
 	}
-	art := newArtifact(ros)
+	art := newArtifact(ros, source)
 	ui.Say("Roll-out summary:\n" + art.String())
 	if err != nil {
 		// Errors quote AWS answers; they reach Packer's UI and logs

@@ -122,7 +122,7 @@ func TestPostProcessHappyPath(t *testing.T) {
 	if !reflect.DeepEqual(a.Results, []Result{want}) {
 		t.Errorf("artifact %+v, want %+v", a.Results, want)
 	}
-	if art.Id() != "us-east-1:web:refresh-1" || art.BuilderId() != BuilderID {
+	if art.Id() != "us-east-1:ami-new" || art.BuilderId() != BuilderID {
 		t.Errorf("Id %q BuilderId %q", art.Id(), art.BuilderId())
 	}
 	if got := art.State("rollouts").([]map[string]string)[0]["version"]; got != "4" {

@@ -100,7 +100,7 @@ func TestMultiRegionUsesEachRegionsAMI(t *testing.T) {
 	if aws.ToString(east.created[0].LaunchTemplateData.ImageId) != "ami-new" || aws.ToString(west.created[0].LaunchTemplateData.ImageId) != "ami-west" {
 		t.Error("a region got another region's AMI")
 	}
-	if art.Id() != "us-east-1:web:refresh-1,us-west-2:web:refresh-1" {
+	if art.Id() != "us-east-1:ami-new,us-west-2:ami-west" {
 		t.Errorf("Id %q", art.Id())
 	}
 }

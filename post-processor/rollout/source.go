@@ -17,6 +17,9 @@ var amiBuilders = []string{
 	"mitchellh.amazon.instance",
 	"mitchellh.amazon.chroot",
 	"packer.post-processor.amazon-import",
+	// This post-processor's own: its Id is the builder's, so one roll-out
+	// can follow another in a chain (staging, then production).
+	BuilderID,
 }
 
 // sourceImages are the AMIs of a build artifact by region.

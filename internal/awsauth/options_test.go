@@ -129,6 +129,10 @@ func TestEveryAmazonAccessOptionIsAcceptedAppliedOrNoted(t *testing.T) {
 		t.Errorf("%d notes, want one per ignored option:\n%s", len(c.Notes()), notes)
 	}
 
+	// A block without them has no notes.
+	if plain, errs := decodeHCL(t, `region = "us-east-1"`); len(errs) != 0 || len(plain.Notes()) != 0 {
+		t.Errorf("plain block: errors %v, notes %q", errs, plain.Notes())
+	}
 	// Without the ignored options there is nothing to note, and a second
 	// Prepare (Packer prepares twice) does not keep old notes.
 	c.SkipCredsValidation, c.SkipRegionValidation, c.PollingConfig = false, false, nil

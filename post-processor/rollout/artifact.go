@@ -62,7 +62,11 @@ type Result struct {
 // the State keys documented on State.
 type Artifact struct {
 	Results []Result
+	origin
+}
 
+// origin is what the artifact passes on from the builder's.
+type origin struct {
 	// id is the builder artifact's Id, as it was.
 	id string
 	// generated is the builder artifact's generated data, and registry its
@@ -72,14 +76,22 @@ type Artifact struct {
 	registry  interface{}
 }
 
-// newArtifact reports ros, rolled from source's AMIs.
-func newArtifact(ros []*rollout, source packersdk.Artifact) *Artifact {
-	a := &Artifact{}
-	if source != nil {
-		a.id = source.Id()
-		a.generated = stringKeys(source.State(generatedDataKey))
-		a.registry = source.State(registryimage.ArtifactStateURI)
+// originOf reads what the artifact passes on from source. PostProcess reads
+// it first, while the builder's plugin is sure to answer, not hours later.
+func originOf(source packersdk.Artifact) origin {
+	if source == nil {
+		return origin{}
 	}
+	return origin{
+		id:        source.Id(),
+		generated: stringKeys(source.State(generatedDataKey)),
+		registry:  source.State(registryimage.ArtifactStateURI),
+	}
+}
+
+// newArtifact reports ros, rolled from the AMIs of the artifact from.
+func newArtifact(ros []*rollout, from origin) *Artifact {
+	a := &Artifact{origin: from}
 	for _, ro := range ros {
 		res := Result{
 			Region:            ro.region,

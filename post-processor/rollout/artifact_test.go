@@ -96,7 +96,7 @@ func TestArtifactStateShapes(t *testing.T) {
 			if c.generated != nil {
 				src.StateValues["generated_data"] = c.generated
 			}
-			a := newArtifact(nil, src)
+			a := newArtifact(nil, originOf(src))
 			gen := a.State("generated_data").(map[string]interface{})
 			if gen[GeneratedRollouts] != "[]" {
 				t.Errorf("%s = %v with no group, want []", GeneratedRollouts, gen[GeneratedRollouts])
@@ -138,7 +138,7 @@ func TestRolloutAfterRollout(t *testing.T) {
 
 // TestArtifactTally: the summary line counts groups by outcome.
 func TestArtifactTally(t *testing.T) {
-	a := &Artifact{id: "us-east-1:ami-1", Results: []Result{{Outcome: "succeeded"}, {Outcome: "not started"}, {Outcome: "succeeded"}}}
+	a := &Artifact{origin: origin{id: "us-east-1:ami-1"}, Results: []Result{{Outcome: "succeeded"}, {Outcome: "not started"}, {Outcome: "succeeded"}}}
 	if got := a.tally(); got != "2 succeeded, 1 not started" {
 		t.Errorf("tally %q", got)
 	}

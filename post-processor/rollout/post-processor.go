@@ -61,6 +61,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if err != nil {
 		return nil, false, false, err
 	}
+	from := originOf(source)
 	ros, err := p.plan(ctx, images)
 	if err != nil {
 		return nil, false, false, err
@@ -90,7 +91,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if err != nil {
 		p.protectImages(r, ros)
 	}
-	art := newArtifact(ros, source)
+	art := newArtifact(ros, from)
 	ui.Say("Roll-out summary:\n" + art.String())
 	if err != nil {
 		// Errors quote AWS answers; they reach Packer's UI and logs

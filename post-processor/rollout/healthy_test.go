@@ -136,7 +136,15 @@ func TestOneInstanceCheckUsesGroupPolicy(t *testing.T) {
 		return f
 	}
 	refusedUnchanged(t, oneInstance(policy(90, 100)), nil,
-		"Auto Scaling group (web) has one instance and its instance maintenance policy has min healthy 90% and max healthy 100%: it may be terminated before its replacement is healthy (an outage); set instance_refresh.max_healthy_percentage above 100 (it overrides the policy for this refresh), or give the group a policy with a maximum above 100")
+		"Auto Scaling group (web) has one instance and its instance maintenance policy has min healthy 90% and max healthy 100%: it may be terminated before its replacement is healthy (an outage); set instance_refresh.max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (either overrides the policy for this refresh; AWS then launches the replacement first), or give the group a policy with a maximum above 100")
+	// A policy's maximum of 100 is not known to launch first, as one sent
+	// in the request does.
+	refusedUnchanged(t, oneInstance(policy(100, 100)), nil, "has one instance and its instance maintenance policy has min healthy 100% and max healthy 100%")
+	f100 := oneInstance(policy(100, 100))
+	p100 := newTestPP(t, map[string]*fakeAWS{"us-east-1": f100}, map[string]interface{}{"instance_refresh": map[string]interface{}{"min_healthy_percentage": 100, "max_healthy_percentage": 100}})
+	if _, _, _, err := p100.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatalf("both at 100, sent over the policy, refused: %v", err)
+	}
 
 	// Overridden here, the policy no longer counts.
 	f := oneInstance(policy(90, 100))

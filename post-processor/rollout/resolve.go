@@ -271,10 +271,10 @@ func attachedTraffic(g astypes.AutoScalingGroup) []string {
 func (r *roller) checkInstances(g astypes.AutoScalingGroup, h healthyBounds) error {
 	name := aws.ToString(g.AutoScalingGroupName)
 	ir := r.cfg.InstanceRefresh
-	if oneInstanceOutage(aws.ToInt32(g.DesiredCapacity), h.min, h.max) {
+	if oneInstanceOutage(aws.ToInt32(g.DesiredCapacity), h.min, h.max, h.send()) {
 		fix := "set max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (AWS then launches the replacement first)"
 		if h.source == healthyPolicy {
-			fix = "set instance_refresh.max_healthy_percentage above 100 (it overrides the policy for this refresh), or give the group a policy with a maximum above 100"
+			fix = "set instance_refresh.max_healthy_percentage above 100, or both min_healthy_percentage and max_healthy_percentage to 100 (either overrides the policy for this refresh; AWS then launches the replacement first), or give the group a policy with a maximum above 100"
 		}
 		return fmt.Errorf("Auto Scaling group (%s) has one instance and %s: it may be terminated before its replacement is healthy (an outage); %s",
 			name, h.fields(), fix)
@@ -301,17 +301,20 @@ func (r *roller) checkInstances(g astypes.AutoScalingGroup, h healthyBounds) err
 
 // oneInstanceOutage reports whether a refresh of a group of desired
 // instances with these healthy percentages can leave it with none in
-// service. Above 100, the maximum leaves room to launch the replacement
-// first. At exactly 100 with a minimum of 100, the two bounds cannot both
-// hold while one instance is replaced, and an explicit maximum of 100 (sent,
-// or set in the group's instance maintenance policy) makes AWS launch
-// before terminating. With a lower minimum AWS may meet both bounds by
-// terminating first.
-func oneInstanceOutage(desired int32, minHealthy, maxHealthy int) bool {
+// service; sent says whether they go into the request. Above 100, the
+// maximum leaves room to launch the replacement first. At exactly 100 with
+// a minimum of 100, the two bounds cannot both hold while one instance is
+// replaced, and a maximum of 100 sent in the request makes AWS launch
+// before terminating ("Explicitly setting MaxHealthyPercentage to 100 is not
+// equivalent to omitting it"). AWS does not say which a maximum of 100 from
+// the group's instance maintenance policy is, so it counts as omitted: AWS
+// may then terminate and launch at once. With a lower minimum AWS may meet
+// both bounds by terminating first.
+func oneInstanceOutage(desired int32, minHealthy, maxHealthy int, sent bool) bool {
 	if desired != 1 || maxHealthy > 100 {
 		return false
 	}
-	return minHealthy < 100
+	return minHealthy < 100 || !sent
 }
 
 // groupWarmup is the warm-up AWS would use for the group: its default

@@ -355,20 +355,22 @@ func TestOneInstanceOutage(t *testing.T) {
 	cases := []struct {
 		desired    int32
 		minH, maxH int
+		sent       bool
 		outage     bool
 		why        string
 	}{
-		{1, 90, 100, true, "AWS may terminate first to meet both bounds"},
-		{1, 0, 100, true, "terminate first is allowed"},
-		{1, 100, 100, false, "both bounds cannot hold: an explicit 100 launches first"},
-		{1, 100, 110, false, "room for the replacement"},
-		{1, 90, 110, false, "room for the replacement"},
-		{2, 90, 100, false, "not one instance"},
-		{0, 90, 100, false, "nothing to replace"},
+		{1, 90, 100, true, true, "AWS may terminate first to meet both bounds"},
+		{1, 0, 100, true, true, "terminate first is allowed"},
+		{1, 100, 100, true, false, "both bounds cannot hold: an explicit 100 launches first"},
+		{1, 100, 100, false, true, "a policy's 100 is not known to count as explicit"},
+		{1, 100, 110, true, false, "room for the replacement"},
+		{1, 90, 110, false, false, "room for the replacement, from the policy too"},
+		{2, 90, 100, true, false, "not one instance"},
+		{0, 90, 100, false, false, "nothing to replace"},
 	}
 	for _, c := range cases {
-		if got := oneInstanceOutage(c.desired, c.minH, c.maxH); got != c.outage {
-			t.Errorf("desired %d, healthy %d%%-%d%%: outage %v, want %v (%s)", c.desired, c.minH, c.maxH, got, c.outage, c.why)
+		if got := oneInstanceOutage(c.desired, c.minH, c.maxH, c.sent); got != c.outage {
+			t.Errorf("desired %d, healthy %d%%-%d%% sent %v: outage %v, want %v (%s)", c.desired, c.minH, c.maxH, c.sent, got, c.outage, c.why)
 		}
 	}
 }

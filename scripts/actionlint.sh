@@ -14,7 +14,9 @@ if [ ! -x "$bin" ]; then
   trap 'rm -rf "$tmp"' EXIT
   GOBIN="$tmp" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" 2>"$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
   mkdir -p "$cache/bin"
-  mv "$tmp/actionlint" "$bin"
+  # A rename within the cache, so a concurrent run sees no half-written binary.
+  mv "$tmp/actionlint" "$bin.$$"
+  mv "$bin.$$" "$bin"
 fi
 cd "$(dirname "$0")/.."
 "$bin" -no-color "$@"

@@ -96,6 +96,8 @@ build {
       instance_refresh {
         # Never drop below desired capacity; launch a replacement before
         # terminating the instance it replaces.
+        # Setting these overrides the group's own instance maintenance
+        # policy; leave them out to use it.
         min_healthy_percentage = 100
         max_healthy_percentage = 110
 

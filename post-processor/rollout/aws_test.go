@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 // copiedFromAmazonEBS is a post-processor block whose access options were
@@ -161,5 +162,28 @@ target {
 	}
 	if !strings.Contains(signers[0], "Credential=AKIASTATIC/") || !strings.Contains(signers[1], "Credential=ASIAROLE1/") {
 		t.Errorf("signers %q: the target's role must be assumed with the post-processor's role", signers)
+	}
+}
+
+func TestIgnoredAccessOptionsAreSaidInTheBuildOutput(t *testing.T) {
+	f := newFakeAWS()
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{
+		"skip_region_validation": true,
+		"aws_polling":            map[string]interface{}{"delay_seconds": 30, "max_attempts": 60},
+	})
+	ui := &packersdk.MockUi{}
+	if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatal(err)
+	}
+	for _, option := range []string{"skip_region_validation", "aws_polling"} {
+		found := false
+		for _, m := range messages(ui) {
+			if strings.HasPrefix(m, option+" is ignored") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no note that %s is ignored in the output: %v", option, messages(ui))
+		}
 	}
 }

@@ -61,6 +61,11 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if err != nil {
 		return nil, false, false, err
 	}
+	// Options copied from the amazon builder that mean nothing here are
+	// accepted; say so where the user looks, not only in the log.
+	for _, note := range p.config.AccessConfig.Notes() {
+		ui.Say(note)
+	}
 	from := originOf(source)
 	ros, err := p.plan(ctx, images)
 	if err != nil {

@@ -26,12 +26,10 @@ import (
 const (
 	PackerVersion = "v1.16.0"
 	// MinPackerVersion is the oldest Packer release the plugin supports,
-	// and the oldest the end-to-end tests run. It is the first release
-	// with `packer plugins install --path`, the way a plugin built from
-	// source or downloaded by hand is installed; the releases before it
-	// still bundle an amazon plugin of their own and load plugins only
-	// from a flat directory or by `packer init`.
-	MinPackerVersion = "v1.10.0"
+	// and the oldest the end-to-end tests run. It is the first to speak
+	// the plugin protocol of packer-plugin-sdk (API x5.0, whose handshake
+	// line v1.6 misreads) and to know required_plugins and packer init.
+	MinPackerVersion = "v1.7.0"
 	AmazonVersion    = "v1.8.2"
 )
 
@@ -69,9 +67,9 @@ func BuildTools(ctx context.Context, repoRoot string, versions ...string) (strin
 }
 
 // SetupVersion is Setup for packer at version (such as MinPackerVersion).
-// Before v1.11.0, `packer plugins install --path` takes only release
-// versions, so for those this plugin is built as a release is, without
-// the "dev" marker.
+// Before v1.11.0 packer installs only release versions of a plugin with
+// --path, so for those this plugin is built as a release is, without the
+// "dev" marker.
 func SetupVersion(ctx context.Context, repoRoot, version string) (*Env, error) {
 	bin, err := BuildTools(ctx, repoRoot, version)
 	if err != nil {
@@ -100,13 +98,35 @@ func SetupVersion(ctx context.Context, repoRoot, version string) (*Env, error) {
 	}
 	amazon := filepath.Join(bin, fmt.Sprintf("packer-plugin-amazon_%s_x5.0_%s_%s", AmazonVersion, runtime.GOOS, runtime.GOARCH))
 	for _, p := range [][2]string{{e.Plugin, "github.com/asg-rollout/asg"}, {amazon, "github.com/hashicorp/amazon"}} {
-		res, err := e.Run(ctx, "", nil, "plugins", "install", "--path", p[0], p[1])
-		if err != nil || res.ExitCode != 0 {
+		if err := e.install(ctx, p[0], p[1]); err != nil {
 			e.Close()
-			return nil, fmt.Errorf("installing %s into packer %s: %v\n%s", p[1], version, err, res.Output)
+			return nil, err
 		}
 	}
 	return e, nil
+}
+
+// install installs the plugin binary at path as source (such as
+// github.com/hashicorp/amazon): with `packer plugins install --path` from
+// v1.10.0, the release that added it; before, by hand, the way those
+// releases document, as packer-plugin-NAME in the plugin directory (a
+// plugin there also overrides the amazon plugin v1.7 to v1.9 bundle).
+func (e *Env) install(ctx context.Context, path, source string) error {
+	if versionLess(e.Version, "v1.10.0") {
+		if err := os.MkdirAll(e.PluginPath, 0o755); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(e.PluginPath, "packer-plugin-"+source[strings.LastIndex(source, "/")+1:]), data, 0o755)
+	}
+	res, err := e.Run(ctx, "", nil, "plugins", "install", "--path", path, source)
+	if err != nil || res.ExitCode != 0 {
+		return fmt.Errorf("installing %s into packer %s: %v\n%s", source, e.Version, err, res.Output)
+	}
+	return nil
 }
 
 // versionLess reports whether release a ("v1.10.0") comes before b.

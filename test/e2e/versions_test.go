@@ -10,8 +10,8 @@ import (
 )
 
 // TestBakeAndRollOldestPacker runs the happy path with the oldest packer
-// the plugin supports, installed as on the newest: the plugin and the
-// amazon plugin through `packer plugins install --path`.
+// the plugin supports, packerexec.MinPackerVersion, with this plugin and the
+// amazon plugin installed as that release takes them.
 func TestBakeAndRollOldestPacker(t *testing.T) {
 	e := newEnv(t)
 	e.pk = packers[packerexec.MinPackerVersion]

@@ -290,7 +290,11 @@ func (e *engine) rollForward(r *refresh, mc *motoClients, targets []target) outc
 				reached = checkpoints[next]
 				next++
 			}
-			if reached < 100 && r.Prefs.CheckpointDelay != nil && *r.Prefs.CheckpointDelay > 0 {
+			// AWS pauses at each checkpoint but the last, where the refresh
+			// concludes: "After waiting 10 minutes, it then refreshes the
+			// next 19 percent before concluding the operation"
+			// (CheckpointPercentages [1,20]).
+			if next < len(checkpoints) && r.Prefs.CheckpointDelay != nil && *r.Prefs.CheckpointDelay > 0 {
 				delay := time.Duration(*r.Prefs.CheckpointDelay) * time.Second
 				e.setReason(r, "Instance refresh is waiting at checkpoint %d%% for the checkpoint delay of %s before continuing (%d%% of instances replaced).",
 					reached, formatSeconds(delay), percent(done, total))

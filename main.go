@@ -10,6 +10,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
+	"github.com/asg-rollout/packer-plugin-asg/datasource/preflight"
 	"github.com/asg-rollout/packer-plugin-asg/post-processor/rollout"
 	"github.com/asg-rollout/packer-plugin-asg/version"
 )
@@ -23,6 +24,9 @@ func main() {
 
 	pps := plugin.NewSet()
 	pps.RegisterPostProcessor("rollout", new(rollout.PostProcessor))
+	// Checks the post-processor's targets at the start of the build, before
+	// the bake: data "asg-rollout-preflight" "web" { ... }.
+	pps.RegisterDatasource("preflight", new(preflight.Datasource))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -14,6 +14,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 )
 
 // fakeAWS is one region of AWS, just deep enough for roll-out tests: groups,
@@ -72,6 +73,37 @@ type fakeAWS struct {
 	rollbackErr error
 	// onUpdate runs, under the lock, after each UpdateAutoScalingGroup.
 	onUpdate func()
+	// denied makes DryRun calls answer UnauthorizedOperation, by
+	// "Action template-id" (CreateLaunchTemplateVersion lt-1, RunInstances
+	// lt-1).
+	denied map[string]bool
+	// dryRuns and dryRunVersions are the DryRun requests of RunInstances
+	// and CreateLaunchTemplateVersion.
+	dryRuns        []*ec2.RunInstancesInput
+	dryRunVersions []*ec2.CreateLaunchTemplateVersionInput
+}
+
+// dryRun is EC2's answer to a DryRun of action on a template: it never
+// succeeds, it says whether the call would have been allowed.
+func (f *fakeAWS) dryRun(action, templateID string) error {
+	if f.denied[action+" "+templateID] {
+		return &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation. Encoded authorization failure message: c2VjcmV0"}
+	}
+	return &smithy.GenericAPIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
+}
+
+// RunInstances answers DryRun requests only: a roll-out never launches an
+// instance itself.
+func (f *fakeAWS) RunInstances(_ context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	f.lock()
+	defer f.mu.Unlock()
+	if !aws.ToBool(in.DryRun) {
+		f.record("RunInstances")
+		return nil, fmt.Errorf("fake: RunInstances without DryRun")
+	}
+	f.record("RunInstances(DryRun)")
+	f.dryRuns = append(f.dryRuns, in)
+	return nil, f.dryRun("RunInstances", aws.ToString(in.LaunchTemplate.LaunchTemplateId))
 }
 
 // testClock is a clock that moves only when slept on.
@@ -186,6 +218,11 @@ func (f *fakeAWS) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.Desc
 func (f *fakeAWS) CreateLaunchTemplateVersion(_ context.Context, in *ec2.CreateLaunchTemplateVersionInput, _ ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateVersionOutput, error) {
 	f.lock()
 	defer f.mu.Unlock()
+	if aws.ToBool(in.DryRun) {
+		f.record("CreateLaunchTemplateVersion(DryRun)")
+		f.dryRunVersions = append(f.dryRunVersions, in)
+		return nil, f.dryRun("CreateLaunchTemplateVersion", aws.ToString(in.LaunchTemplateId))
+	}
 	f.record("CreateLaunchTemplateVersion")
 	f.created = append(f.created, in)
 	id := aws.ToString(in.LaunchTemplateId)

@@ -107,11 +107,13 @@ func TestPostProcessHappyPath(t *testing.T) {
 		t.Errorf("checkpoints or alarms sent without being set: %+v", pr)
 	}
 
-	// Only reads, one version, one refresh, one wait: never a direct update
-	// of the group or the template (the API interfaces have no such call).
+	// Only reads, the permission DryRuns, one version, one refresh, one
+	// wait: never a direct update of the group or the template (the API
+	// interfaces have no such call).
 	for _, c := range f.calls {
 		switch c {
-		case "DescribeAutoScalingGroups", "DescribeLaunchTemplateVersions", "DescribeImages", "DescribeInstanceRefreshes", "CreateLaunchTemplateVersion", "StartInstanceRefresh":
+		case "DescribeAutoScalingGroups", "DescribeLaunchTemplateVersions", "DescribeImages", "DescribeInstanceRefreshes", "CreateLaunchTemplateVersion", "StartInstanceRefresh",
+			"CreateLaunchTemplateVersion(DryRun)", "RunInstances(DryRun)":
 		default:
 			t.Errorf("unexpected call %s in a successful roll-out", c)
 		}

@@ -60,10 +60,17 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 			}
 		}
 	}
-	if err := r.checkImage(ctx, ro); err != nil {
-		return err
+	// Before the bake (Preflight) there is no AMI: only the checks of the
+	// image itself are left out.
+	if ro.imageID != "" {
+		if err := r.checkImage(ctx, ro); err != nil {
+			return err
+		}
 	}
 	if err := r.findActive(ctx, ro); err != nil {
+		return err
+	}
+	if err := r.checkPermissions(ctx, ro, g); err != nil {
 		return err
 	}
 	if ro.lc != nil && ro.adopted == nil && ro.foreign == nil {
@@ -513,9 +520,11 @@ func (r *roller) findActive(ctx context.Context, ro *rollout) error {
 	if err != nil || active == nil {
 		return err
 	}
-	ours, err := r.isOurs(ctx, ro, active)
-	if err != nil {
-		return err
+	ours := false
+	if ro.imageID != "" { // without an AMI, no running refresh is ours
+		if ours, err = r.isOurs(ctx, ro, active); err != nil {
+			return err
+		}
 	}
 	// A refresh of this AMI that is being cancelled or rolled back is on
 	// its way away from it: someone decided against it, and following it

@@ -58,31 +58,31 @@ type Shape struct {
 // Batch is one set of instances replaced together.
 type Batch struct {
 	// Size is how many instances the batch replaces.
-	Size int `json:"size"`
+	Size int
 	// LaunchFirst of them get their replacement before they terminate; the
 	// other TerminateFirst terminate before theirs launch.
-	LaunchFirst    int `json:"launch_first"`
-	TerminateFirst int `json:"terminate_first"`
+	LaunchFirst    int
+	TerminateFirst int
 	// Checkpoint is the highest checkpoint percentage the batch reaches,
 	// 0 for none; Pause is how long the refresh then waits.
-	Checkpoint int           `json:"checkpoint,omitempty"`
-	Pause      time.Duration `json:"pause_ns,omitempty"`
+	Checkpoint int
+	Pause      time.Duration
 }
 
 // Progress is how a refresh proceeds, worked out by Plan.
 type Progress struct {
-	Batches []Batch `json:"batches"`
+	Batches []Batch
 	// Replaced is how many instances are replaced in all: fewer than
 	// Shape.Replace when the last checkpoint is below 100.
-	Replaced int `json:"replaced"`
+	Replaced int
 	// Lowest is the fewest instances in service at any time; Highest the
 	// most instances in the group, in service or pending.
-	Lowest  int `json:"lowest"`
-	Highest int `json:"highest"`
+	Lowest  int
+	Highest int
 	// Duration is the time the refresh waits: a warm-up per batch, the
 	// checkpoint pauses and the bake time. Launching and terminating
 	// instances comes on top.
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration
 }
 
 // Plan works out how a refresh of s proceeds. The desired capacity is taken

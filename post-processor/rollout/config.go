@@ -187,6 +187,18 @@ type Config struct {
 	// in the idempotency token, so keep it free of timestamps.
 	VersionDescription string `mapstructure:"version_description"`
 
+	// Whether to stop after every check, before the first change, and print
+	// per group a plan of what a roll-out would do: the launch template
+	// version it would create, the preferences it would send, the batches
+	// the refresh would replace instances in, how long that would take and
+	// how many instances the group would have meanwhile. Nothing is created,
+	// started or tagged, and the build succeeds. Off by default; set it from
+	// a variable (`dry_run = var.dry_run`) to preview a roll-out in CI.
+	DryRun bool `mapstructure:"dry_run"`
+	// A file to write the dry run's plan to as JSON, for CI systems, in
+	// addition to printing it. Only with `dry_run`; empty by default.
+	PlanFile string `mapstructure:"plan_file"`
+
 	timeout                    time.Duration
 	pollMinDelay, pollMaxDelay time.Duration
 	pollsPerSecond             float64
@@ -360,6 +372,9 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	if c.OnFailure == FailureRollback && !*c.Wait {
 		add(errors.New(`on_failure: "rollback" needs wait = true: with wait = false the post-processor returns before any refresh can fail`))
+	}
+	if c.PlanFile != "" && !c.DryRun {
+		add(errors.New("plan_file: needs dry_run = true; a roll-out writes no plan"))
 	}
 	if len(c.VersionDescription) > maxVersionDescription {
 		add(fmt.Errorf("version_description: at most %d characters, got %d", maxVersionDescription, len(c.VersionDescription)))

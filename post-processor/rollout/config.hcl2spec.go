@@ -52,6 +52,8 @@ type FlatConfig struct {
 	CopyLaunchConfiguration   *bool                              `mapstructure:"copy_launch_configuration" cty:"copy_launch_configuration" hcl:"copy_launch_configuration"`
 	SetDefaultVersion         *bool                              `mapstructure:"set_default_version" cty:"set_default_version" hcl:"set_default_version"`
 	VersionDescription        *string                            `mapstructure:"version_description" cty:"version_description" hcl:"version_description"`
+	DryRun                    *bool                              `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
+	PlanFile                  *string                            `mapstructure:"plan_file" cty:"plan_file" hcl:"plan_file"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -107,6 +109,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"copy_launch_configuration":     &hcldec.AttrSpec{Name: "copy_launch_configuration", Type: cty.Bool, Required: false},
 		"set_default_version":           &hcldec.AttrSpec{Name: "set_default_version", Type: cty.Bool, Required: false},
 		"version_description":           &hcldec.AttrSpec{Name: "version_description", Type: cty.String, Required: false},
+		"dry_run":                       &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
+		"plan_file":                     &hcldec.AttrSpec{Name: "plan_file", Type: cty.String, Required: false},
 	}
 	return s
 }

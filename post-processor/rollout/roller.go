@@ -175,6 +175,7 @@ func (r *roller) say(ro *rollout, format string, args ...any) {
 // its groups are read again first, since hours may have passed. In a wave
 // each phase runs for all its groups at once (at most max_concurrency at a
 // time), and once refreshes run, a failure elsewhere does not stop them.
+// With dry_run, it stops after resolve and prints a plan (dryrun.go).
 func (r *roller) run(ctx context.Context, ros []*rollout) error {
 	r.deadline = r.now().Add(r.cfg.timeout)
 	r.multi = len(ros) > 1
@@ -183,6 +184,10 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 		return fmt.Errorf("nothing was changed: %w", errors.Join(errs...))
 	}
 	r.sayWarnings(ros)
+	if r.cfg.DryRun {
+		// Everything up to the first change is done: plan instead.
+		return r.dryRun(ctx, ros)
+	}
 
 	waves := byWave(ros)
 	for i, wave := range waves {

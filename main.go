@@ -25,8 +25,9 @@ func main() {
 	pps := plugin.NewSet()
 	pps.RegisterPostProcessor("rollout", new(rollout.PostProcessor))
 	// Checks the post-processor's targets at the start of the build, before
-	// the bake: data "asg-rollout-preflight" "web" { ... }.
-	pps.RegisterDatasource("preflight", new(preflight.Datasource))
+	// the bake. Packer names a component after the plugin and the name it
+	// is registered under: data "asg-rollout-preflight" "web" { ... }.
+	pps.RegisterDatasource("rollout-preflight", new(preflight.Datasource))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -2,7 +2,7 @@ package preflight
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -64,7 +64,8 @@ func (d *Datasource) Execute() (cty.Value, error) {
 	defer cancel()
 	checked, err := run(ctx, &d.rollout)
 	if err != nil {
-		return cty.NullVal(cty.EmptyObject), fmt.Errorf("asg-rollout-preflight: %s", packersdk.LogSecretFilter.FilterString(err.Error()))
+		// Errors quote AWS answers; filter them as the post-processor does.
+		return cty.NullVal(cty.EmptyObject), errors.New(packersdk.LogSecretFilter.FilterString(err.Error()))
 	}
 	out := DatasourceOutput{Groups: []Group{}}
 	for _, c := range checked {

@@ -176,3 +176,31 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestDryRunDocsExample: the dry run example in the post-processor's docs
+// passes packer validate.
+func TestDryRunDocsExample(t *testing.T) {
+	e := newEnv(t)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "post-processors", "rollout.mdx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Dry run\n")
+	if !ok {
+		t.Fatal("the docs have no Dry run section")
+	}
+	_, block, ok := strings.Cut(section, "```hcl\n")
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
+		t.Fatal("the Dry run section has no hcl example")
+	}
+	file := filepath.Join(e.dir, "dryrun.pkr.hcl")
+	if err := os.WriteFile(file, []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.packerValidate(file); code != 0 {
+		t.Errorf("packer validate exited %d on the docs' dry run example:\n%s", code, out)
+	}
+}

@@ -19,4 +19,9 @@ integration {
     name = "asg-rollout"
     slug = "rollout"
   }
+  component {
+    type = "data-source"
+    name = "asg-rollout-preflight"
+    slug = "preflight"
+  }
 }

@@ -2,7 +2,9 @@
 # web-docs.sh renders docs/ (with the option lists from docs-partials/) into
 # .web-docs/, the layout the Packer integrations registry reads:
 #   .web-docs/README.md                                  the plugin page
-#   .web-docs/components/<type>/<name>/README.md         one per component
+#   .web-docs/components/<type>/<name>/README.md         one per component:
+#       post-processor/<name> from docs/post-processors/<name>.mdx,
+#       data-source/<name> from docs/datasources/<name>.mdx
 #   .web-docs/metadata.hcl                               maintained by hand
 #
 # The registry shows those pages and nothing else. So docs/failure-modes.mdx,
@@ -59,5 +61,11 @@ for page in "$rendered"/post-processors/*.mdx; do
       body "$rendered/failure-modes.mdx" 1
     fi
   } | inline_links > ".web-docs/components/post-processor/$name/README.md"
+done
+for page in "$rendered"/datasources/*.mdx; do
+  [ -e "$page" ] || continue
+  name=$(basename "$page" .mdx)
+  mkdir -p ".web-docs/components/data-source/$name"
+  body "$page" > ".web-docs/components/data-source/$name/README.md"
 done
 find .web-docs -type d -empty -delete

@@ -244,3 +244,28 @@ func TestPreflightInValidate(t *testing.T) {
 		t.Errorf("plain validate made %d calls", after-before)
 	}
 }
+
+// TestPreflightExample: the example of the data source's page,
+// example/preflight.pkr.hcl, passes packer validate, and the page shows it
+// as it is.
+func TestPreflightExample(t *testing.T) {
+	e := newEnv(t)
+	src, err := os.ReadFile("../../example/preflight.pkr.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(e.dir, "preflight.pkr.hcl")
+	if err := os.WriteFile(file, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.packerValidate(file); code != 0 {
+		t.Errorf("packer validate of example/preflight.pkr.hcl exited %d", code)
+	}
+	page, err := os.ReadFile("../../docs/datasources/preflight.mdx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, src) {
+		t.Error("docs/datasources/preflight.mdx does not show example/preflight.pkr.hcl as it is")
+	}
+}

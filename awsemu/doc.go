@@ -21,7 +21,13 @@
 //   - DescribeScalingActivities answers an empty list: the emulator answers
 //     with the activities of its refreshes.
 //   - CreateLaunchTemplateVersion ignores SourceVersion and ClientToken:
-//     both are implemented in front of it.
+//     both are implemented in front of it. A request with DryRun goes to
+//     moto as it is, whatever its token, and moto answers DryRunOperation
+//     without creating a version (AWS, DryRun: "Checks whether you have the
+//     required permissions for the action, without actually making the
+//     request, and provides an error response. If you have the required
+//     permissions, the error response is DryRunOperation. Otherwise, it is
+//     UnauthorizedOperation.").
 //   - A group's instances are all reported as running the default version
 //     of its template: corrected for instances the emulator launched.
 //   - DefaultInstanceWarmup is accepted but dropped: the emulator keeps it

@@ -71,6 +71,12 @@ type forwardFunc func(body []byte) (*capturedResponse, error)
 
 // createVersion handles CreateLaunchTemplateVersion.
 func (l *ltVersions) createVersion(ctx context.Context, mc *motoClients, q *queryRequest, forward forwardFunc) (*capturedResponse, *apiError) {
+	if isDryRun(q) {
+		// A DryRun only checks permissions (doc.go): moto checks the
+		// template and answers DryRunOperation, creating nothing. Neither
+		// a token's earlier answer nor the token's record may come into it.
+		return forwardAnswer(forward, q.Body)
+	}
 	token := q.Form.Get("ClientToken")
 	key := q.Region + "\x00" + token
 	fp := fingerprint(q.Form)

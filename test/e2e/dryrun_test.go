@@ -27,14 +27,30 @@ variable "dry_run" {
 
 // TestDryRunThenRoll bakes and dry-runs a roll-out of a group of four, then
 // rolls it for real, and checks that the dry run changed nothing and that
-// the plan's batches and duration are what the local AWS then did.
+// the plan's batches and duration are what the local AWS then did: with the
+// defaults (one at a time, launched first), and with a wider range and a
+// checkpoint (two at a time, a pause between).
 func TestDryRunThenRoll(t *testing.T) {
-	e := newEnv(t)
+	for _, tc := range []struct{ name, refresh string }{
+		{"defaults", ""},
+		{"checkpoint", `      min_healthy_percentage = 50
+      max_healthy_percentage = 150
+      checkpoint_percentages = [50, 100]
+      checkpoint_delay       = "2m"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { dryRunThenRoll(newEnv(t), tc.refresh) })
+	}
+}
+
+// dryRunThenRoll is TestDryRunThenRoll with the instance_refresh block body
+// refresh.
+func dryRunThenRoll(e *env, refresh string) {
+	t := e.t
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 4})
 	before := e.snapshot("us-east-1", "web")
 	planFile := filepath.Join(e.dir, "plan.json")
 	extra := "    dry_run   = var.dry_run\n    plan_file = var.dry_run ? \"" + planFile + "\" : \"\""
-	e.write(build{Targets: []target{{Group: "web"}}, Extra: extra})
+	e.write(build{Targets: []target{{Group: "web"}}, Extra: extra, Refresh: refresh})
 	if err := os.WriteFile(filepath.Join(e.dir, "vars.pkr.hcl"), []byte(dryRunVariable), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +130,7 @@ func TestDryRunThenRoll(t *testing.T) {
 
 	// The real run of the same group, from the same template but for the
 	// AMI's name (the first AMI has it).
-	e.write(build{Targets: []target{{Group: "web"}}, Extra: extra, AMIName: e.amiName() + "-2"})
+	e.write(build{Targets: []target{{Group: "web"}}, Extra: extra, Refresh: refresh, AMIName: e.amiName() + "-2"})
 	res = e.packerBuild(e.dir, "PKR_VAR_dry_run=false")
 	if res.ExitCode != 0 {
 		t.Fatalf("roll-out: packer build exited %d", res.ExitCode)
@@ -136,7 +152,9 @@ func TestDryRunThenRoll(t *testing.T) {
 	sort.Slice(launches, func(i, j int) bool { return launches[i].Before(launches[j]) })
 	var batches []int
 	for i, at := range launches {
-		if i == 0 || at.Sub(launches[i-1]) > 10*time.Second {
+		// Half the group's warm-up (60s) apart: a new batch. Launches of
+		// one batch follow each other within a few emulated seconds.
+		if i == 0 || at.Sub(launches[i-1]) > 30*time.Second {
 			batches = append(batches, 0)
 		}
 		batches[len(batches)-1]++

@@ -161,3 +161,67 @@ func TestPlanFileNeedsDryRun(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// sayings joins what ui was told.
+func sayings(ui *packersdk.MockUi) string {
+	var b strings.Builder
+	for _, m := range ui.SayMessages {
+		b.WriteString(m.Message + "\n")
+	}
+	return b.String()
+}
+
+// A group on a launch configuration: the plan names the copy, and neither
+// the copy nor the group's update is made.
+func TestDryRunLaunchConfiguration(t *testing.T) {
+	f := newFakeAWS()
+	lcGroup(f)
+	g := f.groups["web"]
+	g.Instances = instances(2)
+	f.groups["web"] = g
+	p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"dry_run": true, "copy_launch_configuration": true})
+	ui := &packersdk.MockUi{}
+	if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatalf("PostProcess: %v", err)
+	}
+	said := sayings(ui)
+	for _, want := range []string{
+		"launch configuration: would copy web-lc as web-lc-ami-new with ImageId ami-old3 → ami-new",
+		"auto rollback false",
+		"would put launch configuration web-lc back on the group",
+		"refresh: 2 batches of 1 instance",
+	} {
+		if !strings.Contains(said, want) {
+			t.Errorf("output lacks %q:\n%s", want, said)
+		}
+	}
+	if w := changingCalls(f.calls); len(w) > 0 {
+		t.Errorf("a dry run made calls that change things: %v", w)
+	}
+}
+
+// A refresh of someone else's: the plan says what on_refresh_in_progress
+// would do, and nothing waits for or cancels it.
+func TestDryRunForeignRefresh(t *testing.T) {
+	for _, policy := range []string{"wait", "cancel"} {
+		t.Run(policy, func(t *testing.T) {
+			f := newFakeAWS()
+			f.refreshes = []*astypes.InstanceRefresh{{AutoScalingGroupName: aws.String("web"), InstanceRefreshId: aws.String("theirs"), Status: "InProgress"}}
+			p := newTestPP(t, map[string]*fakeAWS{"us-east-1": f}, map[string]interface{}{"dry_run": true, "on_refresh_in_progress": policy})
+			ui := &packersdk.MockUi{}
+			if _, _, _, err := p.PostProcess(context.Background(), ui, amiArtifact("us-east-1:ami-new")); err != nil {
+				t.Fatalf("PostProcess: %v", err)
+			}
+			want := map[string]string{
+				"wait":   "refresh in progress: refresh theirs (not this build's) is InProgress: the roll-out would wait for it to end",
+				"cancel": "refresh in progress: refresh theirs (not this build's) is InProgress: it would be cancelled",
+			}[policy]
+			if said := sayings(ui); !strings.Contains(said, want) {
+				t.Errorf("output lacks %q:\n%s", want, said)
+			}
+			if w := changingCalls(f.calls); len(w) > 0 {
+				t.Errorf("a dry run made calls that change things: %v", w)
+			}
+		})
+	}
+}

@@ -442,22 +442,35 @@ type batchPlan struct {
 }
 
 // planBatch computes the batch size for a group of desired capacity desired,
-// as AWS does: keep at least MinHealthyPercentage of it healthy, never exceed
-// MaxHealthyPercentage, and replace at least one instance at a time. Both
-// bounds round up, so a one-instance group with a maximum above 100 gets a
-// replacement before losing its instance.
+// as AWS documents it:
+//   - MinHealthyPercentage is "a percentage of the desired capacity of the
+//     Auto Scaling group (rounded up to the nearest integer)": that many
+//     stay in service;
+//   - MaxHealthyPercentage is "the maximum percentage of the group that can
+//     be in service and healthy, or pending": a cap, so the count it allows
+//     rounds down;
+//   - at least one instance is replaced at a time, and when neither bound
+//     leaves room for it, a maximum that was given launches the replacement
+//     first ("Explicitly setting MaxHealthyPercentage to 100 is not
+//     equivalent to omitting it"); without one it is terminated first.
+//
+// maxHealthy is 0 when no maximum applies.
 func planBatch(desired, minHealthy, maxHealthy, remaining int) batchPlan {
-	if maxHealthy < 100 {
-		maxHealthy = 100
-	}
 	keep := int(math.Ceil(float64(desired) * float64(minHealthy) / 100))
-	maxCap := int(math.Ceil(float64(desired) * float64(maxHealthy) / 100))
 	down := max(desired-keep, 0)
-	up := max(maxCap-desired, 0)
-	size := max(down+up, 1)
-	size = min(size, remaining)
-	launchFirst := min(up, size)
-	return batchPlan{Size: size, TerminateFirst: size - launchFirst}
+	up := 0
+	if maxHealthy > 100 {
+		up = max(desired*maxHealthy/100-desired, 0)
+	}
+	if down+up == 0 {
+		n := min(1, remaining)
+		if maxHealthy >= 100 {
+			return batchPlan{Size: n}
+		}
+		return batchPlan{Size: n, TerminateFirst: n}
+	}
+	size := min(down+up, remaining)
+	return batchPlan{Size: size, TerminateFirst: size - min(up, size)}
 }
 
 // checkpointCount returns how many of total replacements reach a checkpoint

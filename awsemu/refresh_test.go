@@ -940,3 +940,39 @@ func TestUnhealthyImageTag(t *testing.T) {
 		}
 	}
 }
+
+// AWS, on CheckpointPercentages: "For example, if you specify [1,20] ...
+// it then refreshes the next 19 percent before concluding the operation":
+// the last checkpoint ends a refresh that stops short of 100 percent, with
+// no CheckpointDelay after it.
+func TestNoCheckpointDelayAfterTheLastCheckpoint(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newClients(s.URL(), 0)
+	lt, v2, group := c.groupWithVersion(t, newAMI, 2)
+	const delay = 3600
+	id := c.start(t, &autoscaling.StartInstanceRefreshInput{
+		AutoScalingGroupName: aws.String(group),
+		DesiredConfiguration: ltDesired(lt, v2),
+		Preferences: &asgtypes.RefreshPreferences{
+			MinHealthyPercentage:  aws.Int32(50),
+			InstanceWarmup:        aws.Int32(60),
+			CheckpointPercentages: []int32{50},
+			CheckpointDelay:       aws.Int32(delay),
+		},
+	})
+	done := c.waitStatus(t, group, id, asgtypes.InstanceRefreshStatusSuccessful)
+	took := aws.ToTime(done.EndTime).Sub(aws.ToTime(done.StartTime))
+	if took >= delay*time.Second {
+		t.Errorf("the refresh took %v (emulated), at least the %ds checkpoint delay after its only checkpoint", took, delay)
+	}
+	onNew := 0
+	for _, image := range c.images(t, group) {
+		if image == newAMI {
+			onNew++
+		}
+	}
+	if onNew != 1 {
+		t.Errorf("%d of 2 instances on the new AMI, want 1: the refresh ends at its 50%% checkpoint", onNew)
+	}
+}

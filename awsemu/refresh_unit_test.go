@@ -15,13 +15,16 @@ func TestPlanBatch(t *testing.T) {
 		desired, min, max, remaining int
 		want                         batchPlan
 	}{
-		{4, 90, 0, 4, batchPlan{Size: 1, TerminateFirst: 1}},    // the API default: one at a time
-		{4, 50, 0, 4, batchPlan{Size: 2, TerminateFirst: 2}},    // half may be out
-		{4, 100, 150, 4, batchPlan{Size: 2, TerminateFirst: 0}}, // launch two before terminating
-		{4, 50, 150, 4, batchPlan{Size: 4, TerminateFirst: 2}},  // both at once
-		{1, 100, 110, 1, batchPlan{Size: 1, TerminateFirst: 0}}, // one instance: launch first, no outage
-		{1, 90, 100, 1, batchPlan{Size: 1, TerminateFirst: 1}},  // one instance without headroom: outage
-		{10, 0, 100, 3, batchPlan{Size: 3, TerminateFirst: 3}},  // never more than what is left
+		{4, 90, 0, 4, batchPlan{Size: 1, TerminateFirst: 1}},      // the API default: one at a time
+		{4, 50, 0, 4, batchPlan{Size: 2, TerminateFirst: 2}},      // half may be out
+		{4, 100, 150, 4, batchPlan{Size: 2, TerminateFirst: 0}},   // launch two before terminating
+		{4, 50, 150, 4, batchPlan{Size: 4, TerminateFirst: 2}},    // both at once
+		{1, 100, 110, 1, batchPlan{Size: 1, TerminateFirst: 0}},   // one instance: launch first, no outage
+		{1, 90, 100, 1, batchPlan{Size: 1, TerminateFirst: 0}},    // an explicit maximum of 100 launches first
+		{1, 90, 0, 1, batchPlan{Size: 1, TerminateFirst: 1}},      // no maximum: terminate first, an outage
+		{15, 100, 110, 15, batchPlan{Size: 1, TerminateFirst: 0}}, // the maximum is a cap: 16, not 17
+		{3, 100, 150, 3, batchPlan{Size: 1, TerminateFirst: 0}},   // 4 of 3 at most: one launched first
+		{10, 0, 100, 3, batchPlan{Size: 3, TerminateFirst: 3}},    // never more than what is left
 		{0, 90, 0, 2, batchPlan{Size: 1, TerminateFirst: 1}},
 	} {
 		if got := planBatch(tc.desired, tc.min, tc.max, tc.remaining); got != tc.want {

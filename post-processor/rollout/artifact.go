@@ -43,8 +43,9 @@ type Result struct {
 	SourceVersion       int64  `mapstructure:"source_version"`
 	Version             int64  `mapstructure:"version"`
 	InstanceRefreshID   string `mapstructure:"instance_refresh_id"`
-	// Status is the refresh's last known status, NotStarted, or Unknown
-	// when a start was sent and whether it began a refresh is not known.
+	// Status is the refresh's last known status, NotStarted, Unknown
+	// when a start was sent and whether it began a refresh is not known, or
+	// Planned in a dry run.
 	Status string `mapstructure:"status"`
 	// Outcome is how the roll-out of the group ended: "succeeded", "up to
 	// date", "rolled back", "failed in place", "may still be running" or
@@ -63,6 +64,8 @@ type Result struct {
 type Artifact struct {
 	Results []Result
 	origin
+	// dryRun says the roll-out was only planned: nothing was changed.
+	dryRun bool
 }
 
 // origin is what the artifact passes on from the builder's.
@@ -90,8 +93,8 @@ func originOf(source packersdk.Artifact) origin {
 }
 
 // newArtifact reports ros, rolled from the AMIs of the artifact from.
-func newArtifact(ros []*rollout, from origin) *Artifact {
-	a := &Artifact{origin: from}
+func newArtifact(ros []*rollout, from origin, dryRun bool) *Artifact {
+	a := &Artifact{origin: from, dryRun: dryRun}
 	for _, ro := range ros {
 		res := Result{
 			Region:            ro.region,
@@ -115,6 +118,9 @@ func newArtifact(ros []*rollout, from origin) *Artifact {
 		}
 		if ro.final != nil {
 			res.Status = string(ro.final.Status)
+		}
+		if dryRun {
+			res.Status = "Planned"
 		}
 		a.Results = append(a.Results, res)
 	}
@@ -142,7 +148,11 @@ func (a *Artifact) Id() string { return a.id }
 // a table with a row per group, for Packer's summary.
 func (a *Artifact) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Rolled %d Auto Scaling group(s) onto %s: %s\n", len(a.Results), orDash(a.id), a.tally())
+	if a.dryRun {
+		fmt.Fprintf(&b, "Dry run: planned %d Auto Scaling group(s) onto %s, changed nothing\n", len(a.Results), orDash(a.id))
+	} else {
+		fmt.Fprintf(&b, "Rolled %d Auto Scaling group(s) onto %s: %s\n", len(a.Results), orDash(a.id), a.tally())
+	}
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS\tOUTCOME")
 	for _, r := range a.Results {

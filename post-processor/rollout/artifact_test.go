@@ -96,7 +96,7 @@ func TestArtifactStateShapes(t *testing.T) {
 			if c.generated != nil {
 				src.StateValues["generated_data"] = c.generated
 			}
-			a := newArtifact(nil, originOf(src))
+			a := newArtifact(nil, originOf(src), false)
 			gen := a.State("generated_data").(map[string]interface{})
 			if gen[GeneratedRollouts] != "[]" {
 				t.Errorf("%s = %v with no group, want []", GeneratedRollouts, gen[GeneratedRollouts])

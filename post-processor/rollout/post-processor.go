@@ -91,12 +91,17 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if r.sleep == nil {
 		r.sleep = smithytime.SleepWithContext
 	}
-	ui.Say(fmt.Sprintf("Rolling %d Auto Scaling group(s) onto %s", len(ros), source.Id()))
+	verb := "Rolling"
+	if p.config.DryRun {
+		verb = "Dry run: planning the roll-out of"
+	}
+	ui.Say(fmt.Sprintf("%s %d Auto Scaling group(s) onto %s", verb, len(ros), source.Id()))
 	err = r.run(ctx, ros)
-	if err != nil {
+	// A dry run changes nothing, not even the AMI's protection.
+	if err != nil && !p.config.DryRun {
 		p.protectImages(r, ros)
 	}
-	art := newArtifact(ros, from)
+	art := newArtifact(ros, from, p.config.DryRun)
 	ui.Say("Roll-out summary:\n" + art.String())
 	if err != nil {
 		// Errors quote AWS answers; they reach Packer's UI and logs

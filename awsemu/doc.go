@@ -7,7 +7,9 @@
 // deregistration protection. It can
 // also inject faults (throttling, 5xx, dropped connections, lost answers,
 // latency) and logs every call, so that a client's retry and recovery logic
-// can be tested. Scheduled behaviour runs on an emulated clock whose speed is
+// can be tested; a fault hits the requests that act, never a DryRun (a
+// permission check), so that a fault aimed at an action reaches the call
+// that does it. Scheduled behaviour runs on an emulated clock whose speed is
 // adjustable, so hour-long refreshes take seconds.
 //
 // What moto 5.2.1 does, and how the emulator copes:

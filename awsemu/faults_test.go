@@ -62,6 +62,22 @@ func TestFaults(t *testing.T) {
 		}
 	})
 
+	// A fault is meant for the call that acts: a DryRun of the same action
+	// (a permission check) passes it by and gets EC2's DryRunOperation.
+	t.Run("dry run passes a fault by", func(t *testing.T) {
+		s.ClearFaults()
+		s.AddFault(Fault{Service: "ec2", Action: "CreateLaunchTemplate", Kind: FaultThrottle, Count: 1})
+		in := createTemplateInput("dry-run-fault")
+		in.DryRun = aws.Bool(true)
+		if _, err := c.ec2.CreateLaunchTemplate(ctxFor(t), in); apiCode(err) != "DryRunOperation" {
+			t.Errorf("a DryRun got %v, want DryRunOperation", err)
+		}
+		in.DryRun = nil
+		if _, err := c.ec2.CreateLaunchTemplate(ctxFor(t), in); apiCode(err) != "RequestLimitExceeded" {
+			t.Errorf("the call that acts got %v, want the fault RequestLimitExceeded", err)
+		}
+	})
+
 	// AWS throttles EC2 with RequestLimitExceeded (HTTP 503).
 	t.Run("throttle ec2", func(t *testing.T) {
 		s.ClearFaults()

@@ -209,7 +209,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q.Service = handledActions[q.Action]
 	}
 
-	fault, faulted := s.faults.pick(q.Service, q.Action)
+	// Faults hit the requests that act: a DryRun (which only checks
+	// permissions) is answered without one, so that a fault aimed at an
+	// action reaches the call that does it.
+	var fault Fault
+	var faulted bool
+	if !isDryRun(q) {
+		fault, faulted = s.faults.pick(q.Service, q.Action)
+	}
 	call := Call{Time: time.Now(), Service: q.Service, Region: q.Region, Action: q.Action, Params: q.params()}
 	if faulted {
 		call.Fault = fault.Kind

@@ -37,6 +37,9 @@ type ec2API interface {
 	EnableImageDeregistrationProtection(context.Context, *ec2.EnableImageDeregistrationProtectionInput, ...func(*ec2.Options)) (*ec2.EnableImageDeregistrationProtectionOutput, error)
 	// ModifyLaunchTemplate is called only with set_default_version.
 	ModifyLaunchTemplate(context.Context, *ec2.ModifyLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.ModifyLaunchTemplateOutput, error)
+	// RunInstances is called only with DryRun, to check launch permissions
+	// before the first write (see permissions.go).
+	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 }
 
 var (

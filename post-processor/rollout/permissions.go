@@ -22,14 +22,6 @@ const (
 	codeUnauthorizedOperation = "UnauthorizedOperation"
 )
 
-// runInstancesAPI is the call the permission check makes besides those of
-// ec2API.
-type runInstancesAPI interface {
-	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
-}
-
-var _ runInstancesAPI = (*ec2.Client)(nil)
-
 // checkPermissions asks EC2, with DryRun, whether the build's credentials
 // may make the writes the roll-out of ro will make, and launch from the
 // group's current version, before anything is written: a missing
@@ -49,10 +41,7 @@ func (r *roller) checkPermissions(ctx context.Context, ro *rollout, g astypes.Au
 	if ro.lc != nil {
 		return nil
 	}
-	run, ok := ro.clients.ec2.(runInstancesAPI)
-	if !ok {
-		return fmt.Errorf("checking the permissions of Auto Scaling group (%s): the EC2 client cannot make RunInstances calls", ro.group)
-	}
+	run := ro.clients.ec2
 	for _, tu := range ro.templates() {
 		if ro.adopted == nil {
 			if err := r.dryRunCreateVersion(ctx, ro, tu); err != nil {
@@ -104,7 +93,7 @@ func (r *roller) dryRunCreateVersion(ctx context.Context, ro *rollout, tu *templ
 // dryRunLaunch dry-runs a launch of one instance from tu's current
 // version. It returns a warning for an answer other than DryRunOperation
 // or UnauthorizedOperation, and an error for UnauthorizedOperation.
-func dryRunLaunch(ctx context.Context, run runInstancesAPI, ro *rollout, tu *templateUse, g astypes.AutoScalingGroup) (string, error) {
+func dryRunLaunch(ctx context.Context, run ec2API, ro *rollout, tu *templateUse, g astypes.AutoScalingGroup) (string, error) {
 	in := &ec2.RunInstancesInput{
 		DryRun:   aws.Bool(true),
 		MinCount: aws.Int32(1),

@@ -123,7 +123,7 @@ func wantCopy(t *testing.T, versions map[int64]ec2types.LaunchTemplateVersion, t
 func (e *env) createVersionSources(templateID string) []string {
 	var out []string
 	for _, c := range e.emu.Calls() {
-		if c.Action == "CreateLaunchTemplateVersion" && c.Params["LaunchTemplateId"] == templateID && c.Fault == "" {
+		if c.Action == "CreateLaunchTemplateVersion" && c.Params["LaunchTemplateId"] == templateID && c.Fault == "" && !isDryRun(c) {
 			out = append(out, c.Params["SourceVersion"])
 		}
 	}

@@ -317,7 +317,11 @@ func (e *env) imageExists(region, ami string) bool {
 	return len(out.Images) == 1
 }
 
-// countActions counts the calls of each action, and those of them that a
+// isDryRun reports whether c was a DryRun request: a permission check that
+// acts on nothing.
+func isDryRun(c awsemu.Call) bool { return strings.EqualFold(c.Params["DryRun"], "true") }
+
+// countActions counts the calls of each action (DryRun requests aside), and those of them that a
 // fault hit, by fault kind.
 type actionCount struct {
 	Attempts int
@@ -332,7 +336,7 @@ func countActions(calls []awsemu.Call) map[string]*actionCount {
 	m := map[string]*actionCount{}
 	run := map[string]int{}
 	for _, c := range calls {
-		if c.Action == "" {
+		if c.Action == "" || isDryRun(c) {
 			continue
 		}
 		a := m[c.Action]
@@ -352,10 +356,12 @@ func countActions(calls []awsemu.Call) map[string]*actionCount {
 	return m
 }
 
+// calls counts the calls of action that act: DryRun requests (permission
+// checks) aside.
 func (e *env) calls(action string) int {
 	n := 0
 	for _, c := range e.emu.Calls() {
-		if c.Action == action {
+		if c.Action == action && !isDryRun(c) {
 			n++
 		}
 	}

@@ -41,14 +41,13 @@ func (r *roller) checkPermissions(ctx context.Context, ro *rollout, g astypes.Au
 	if ro.lc != nil {
 		return nil
 	}
-	run := ro.clients.ec2
 	for _, tu := range ro.templates() {
 		if ro.adopted == nil {
 			if err := r.dryRunCreateVersion(ctx, ro, tu); err != nil {
 				return err
 			}
 		}
-		warning, err := dryRunLaunch(ctx, run, ro, tu, g)
+		warning, err := dryRunLaunch(ctx, ro.clients.ec2, ro, tu, g)
 		if err != nil {
 			return err
 		}

@@ -28,16 +28,7 @@ var manifestTemplate = template.Must(template.New("manifest").Parse(`
 source "amazon-ebs" "app" {
   region                     = "us-east-1"
   source_ami                 = "{{.SourceAMI}}"
-  instance_type              = "t3.micro"
-  ami_name                   = "{{.AMIName}}"
-  communicator               = "none"
-  custom_endpoint_ec2        = "{{.Endpoint}}"
-  skip_credential_validation = true
-  skip_region_validation     = true
-  skip_metadata_api_check    = true
-  access_key                 = "test"
-  secret_key                 = "test"
-}
+` + localBuilder + `}
 
 build {
   sources = ["source.amazon-ebs.app"]

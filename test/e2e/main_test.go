@@ -155,11 +155,10 @@ type target struct {
 	Wave          int
 }
 
-var buildTemplate = template.Must(template.New("build").Parse(`
-source "amazon-ebs" "app" {
-  region                     = "{{.Region}}"
-  source_ami                 = "{{.SourceAMI}}"
-  instance_type              = "t3.micro"
+// localBuilder is the part of every template's amazon-ebs source block,
+// after its region and source_ami, that bakes against the local AWS with
+// fake credentials: the data has AMIName and Endpoint.
+const localBuilder = `  instance_type              = "t3.micro"
   ami_name                   = "{{.AMIName}}"
   communicator               = "none"
   custom_endpoint_ec2        = "{{.Endpoint}}"
@@ -168,7 +167,13 @@ source "amazon-ebs" "app" {
   skip_metadata_api_check    = true
   access_key                 = "test"
   secret_key                 = "test"
-{{- if .AMIRegions}}
+`
+
+var buildTemplate = template.Must(template.New("build").Parse(`
+source "amazon-ebs" "app" {
+  region                     = "{{.Region}}"
+  source_ami                 = "{{.SourceAMI}}"
+` + localBuilder + `{{- if .AMIRegions}}
   ami_regions = [{{range $i, $r := .AMIRegions}}{{if $i}}, {{end}}"{{$r}}"{{end}}]
 {{- end}}
 {{- if .AMITags}}

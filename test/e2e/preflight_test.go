@@ -43,16 +43,7 @@ data "asg-rollout-preflight" "web" {
 source "amazon-ebs" "app" {
   region                     = "us-east-1"
   source_ami                 = "{{.SourceAMI}}"
-  instance_type              = "t3.micro"
-  ami_name                   = "{{.AMIName}}"
-  communicator               = "none"
-  custom_endpoint_ec2        = "{{.Endpoint}}"
-  skip_credential_validation = true
-  skip_region_validation     = true
-  skip_metadata_api_check    = true
-  access_key                 = "test"
-  secret_key                 = "test"
-  tags = {
+` + localBuilder + `  tags = {
     replaces = data.asg-rollout-preflight.web.groups[0].image_id
   }
 }

@@ -99,6 +99,10 @@ func TestInstallFromRelease(t *testing.T) {
 	if want := zipMemberSHA256(t, rel.Archive, binName); sum != want {
 		t.Errorf("installed binary has SHA-256 %s, the release's %s has %s", sum, binName, want)
 	}
+	// The licence ships with the release, as it is in the checkout.
+	if got, want := zipMemberSHA256(t, rel.Archive, "LICENSE"), fileSHA256(t, "../../LICENSE"); got != want {
+		t.Errorf("the release's LICENSE has SHA-256 %s, the checkout's %s", got, want)
+	}
 	if recorded, err := os.ReadFile(installed + "_SHA256SUM"); err != nil || string(recorded) != sum {
 		t.Errorf("checksum file beside the plugin holds %q (%v), want %s", recorded, err, sum)
 	}

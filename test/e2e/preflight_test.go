@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -130,17 +128,7 @@ func TestPreflightStopsTheBuild(t *testing.T) {
 	t.Run("refresh running", func(t *testing.T) {
 		e := newEnv(t)
 		seeded := e.seed("us-east-1", fleet.Spec{Group: "worker", Desired: 2})
-		c := e.clients("us-east-1")
-		theirs, err := c.AutoScaling.StartInstanceRefresh(context.Background(), &autoscaling.StartInstanceRefreshInput{
-			AutoScalingGroupName: aws.String("worker"),
-			Preferences: &astypes.RefreshPreferences{
-				CheckpointPercentages: []int32{50, 100}, CheckpointDelay: aws.Int32(7200), MinHealthyPercentage: aws.Int32(50),
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := aws.ToString(theirs.InstanceRefreshId)
+		id := e.startForeignRefresh("us-east-1", "worker")
 		res := e.packerBuild(e.writePreflight(preflightBuild{Group: "worker"}))
 		if res.ExitCode == 0 {
 			t.Fatal("packer build succeeded over someone else's refresh")

@@ -117,23 +117,30 @@ func TestFailedRolloutRollsBack(t *testing.T) {
 	}
 }
 
+// startForeignRefresh starts a refresh of group as someone else would, a
+// long one (it pauses for two hours at its first checkpoint), and returns
+// its id.
+func (e *env) startForeignRefresh(region, group string) string {
+	e.t.Helper()
+	theirs, err := e.clients(region).AutoScaling.StartInstanceRefresh(context.Background(), &autoscaling.StartInstanceRefreshInput{
+		AutoScalingGroupName: aws.String(group),
+		Preferences: &astypes.RefreshPreferences{
+			CheckpointPercentages: []int32{50, 100}, CheckpointDelay: aws.Int32(7200), MinHealthyPercentage: aws.Int32(50),
+		},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return aws.ToString(theirs.InstanceRefreshId)
+}
+
 // TestRefreshAlreadyRunning: a refresh someone else started is running;
 // the build fails before changing anything and does not cancel it.
 func TestRefreshAlreadyRunning(t *testing.T) {
 	e := newEnv(t)
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "worker", Desired: 2})
 	c := e.clients("us-east-1")
-	// A long refresh: it pauses for an hour at its first checkpoint.
-	theirs, err := c.AutoScaling.StartInstanceRefresh(context.Background(), &autoscaling.StartInstanceRefreshInput{
-		AutoScalingGroupName: aws.String("worker"),
-		Preferences: &astypes.RefreshPreferences{
-			CheckpointPercentages: []int32{50, 100}, CheckpointDelay: aws.Int32(7200), MinHealthyPercentage: aws.Int32(50),
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := aws.ToString(theirs.InstanceRefreshId)
+	id := e.startForeignRefresh("us-east-1", "worker")
 
 	res := e.packerBuild(e.write(build{Targets: []target{{Group: "worker"}}}))
 	if res.ExitCode == 0 {

@@ -364,6 +364,9 @@ type rolledTemplate struct {
 	clients         *clients
 	id              string
 	previous, now   []int64
+	// asIs are live versions that already carried the AMI, so that the
+	// roll-out replaced none (a re-run): their way back is found by AMI.
+	asIs []int64
 	// creates: a roll-out would create a version of it (a dry run's
 	// pending version).
 	creates bool
@@ -384,8 +387,13 @@ func rolledTemplates(ros []*rollout) []*rolledTemplate {
 				rt = &rolledTemplate{region: ro.region, account: ro.account, clients: ro.clients, id: tu.templateID}
 				m[key] = rt
 			}
-			rt.previous = append(rt.previous, tu.sourceVersion)
-			rt.creates = rt.creates || tu.sourceImage != ro.imageID
+			switch {
+			case tu.sourceImage == ro.imageID:
+				rt.asIs = append(rt.asIs, tu.sourceVersion)
+			default:
+				rt.previous = append(rt.previous, tu.sourceVersion)
+				rt.creates = true
+			}
 			if tu.version != 0 {
 				rt.now = append(rt.now, tu.version)
 			}
@@ -463,7 +471,7 @@ func (rr *releaseRun) pruneTemplate(ctx context.Context, vs views, rt *rolledTem
 	for _, n := range rt.now {
 		protect[n] = keptDeployed
 	}
-	for _, n := range rt.previous {
+	for _, n := range append(slices.Clone(rt.previous), wayBack(versions, rt.asIs)...) {
 		if protect[n] == "" {
 			protect[n] = keptPrevious
 		}
@@ -522,4 +530,27 @@ func (rr *releaseRun) pruneTemplate(ctx context.Context, vs views, rt *rolledTem
 	}
 	slices.Sort(vp.Deleted)
 	return images, nil
+}
+
+// wayBack finds, for each live version that a roll-out used as it was
+// (it already carried the AMI, as on a re-run), the version it replaced:
+// the newest older version with another AMI.
+func wayBack(versions []templateVersion, live []int64) []int64 {
+	image := map[int64]string{}
+	for _, v := range versions {
+		image[v.number] = v.image
+	}
+	var out []int64
+	for _, n := range live {
+		var best int64
+		for _, v := range versions {
+			if v.number < n && v.number > best && v.image != image[n] {
+				best = v.number
+			}
+		}
+		if best != 0 {
+			out = append(out, best)
+		}
+	}
+	return out
 }

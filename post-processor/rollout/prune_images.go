@@ -45,7 +45,15 @@ const (
 	// maxImagePages bounds paging through AMIs, references, instances and
 	// launch configurations, in case an endpoint repeats pages.
 	maxImagePages = 1000
+	// maxReferenceVersionDepth is the most launch template versions, from
+	// the newest, DescribeImageReferences can check: 10,000, AWS's limit of
+	// versions per template, so all of them.
+	maxReferenceVersionDepth = "10000"
 )
+
+// liveInstanceStates are the instance states that keep an AMI: all but
+// terminated.
+var liveInstanceStates = []string{"pending", "running", "shutting-down", "stopping", "stopped"}
 
 // Reasons an AMI is kept.
 const (
@@ -492,7 +500,7 @@ func launchConfigurationRefs(ctx context.Context, c *clients, note func(id, why 
 func instanceRefs(ctx context.Context, c *clients, ids []string, note func(id, why string)) error {
 	in := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
 		{Name: aws.String("image-id"), Values: ids},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "shutting-down", "stopping", "stopped"}},
+		{Name: aws.String("instance-state-name"), Values: liveInstanceStates},
 	}}
 	seen := map[string]bool{}
 	for page := 0; page < maxImagePages; page++ {
@@ -533,6 +541,17 @@ func describedRefs(ctx context.Context, c *clients, ids []string, note func(id, 
 		in := &ec2.DescribeImageReferencesInput{
 			ImageIds:                ids[start:min(start+maxImageReferenceIDs, len(ids))],
 			IncludeAllResourceTypes: aws.Bool(true),
+			// Overriding two defaults: every instance state (terminated
+			// instances need no AMI), and only the newest 10 versions of a
+			// template (every version can still be launched).
+			ResourceTypes: []ec2types.ResourceTypeRequest{
+				{ResourceType: ec2types.ImageReferenceResourceTypeEc2Instance, ResourceTypeOptions: []ec2types.ResourceTypeOption{{
+					OptionName: ec2types.ImageReferenceOptionNameStateName, OptionValues: liveInstanceStates,
+				}}},
+				{ResourceType: ec2types.ImageReferenceResourceTypeEc2LaunchTemplate, ResourceTypeOptions: []ec2types.ResourceTypeOption{{
+					OptionName: ec2types.ImageReferenceOptionNameVersionDepth, OptionValues: []string{maxReferenceVersionDepth},
+				}}},
+			},
 		}
 		seen := map[string]bool{}
 		for page := 0; ; page++ {

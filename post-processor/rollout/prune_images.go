@@ -278,6 +278,8 @@ func (rr *releaseRun) pruneRegionImages(ctx context.Context, ros []*rollout, kee
 			ip.Snapshots = append(ip.Snapshots, snap)
 		}
 	}
+	slices.Sort(ip.Deregistered)
+	slices.Sort(ip.Snapshots)
 	return nil
 }
 

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -207,5 +211,117 @@ func TestReleaseParameterCreated(t *testing.T) {
 		ami := e.newAMI(r, e.amiName())
 		e.wantHistory(r, releaseParam, ami)
 		wantOutput(t, res.Output, "Release parameter "+releaseParam+" ("+r+"): first written: "+ami+", version 1")
+	}
+}
+
+// TestReleaseParameterAfterRegionOrAll: us-east-1 rolls in the first wave
+// and succeeds, us-west-2 in the second and fails. A parameter published
+// after = "region" is written in us-east-1 only; one published after =
+// "all" is written nowhere.
+func TestReleaseParameterAfterRegionOrAll(t *testing.T) {
+	e := newEnv(t)
+	east := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 1})
+	west := e.seed("us-west-2", fleet.Spec{Group: "api", Desired: 1})
+	for _, r := range []string{"us-east-1", "us-west-2"} {
+		e.putParam(r, "/app/region", east.ImageID)
+		e.putParam(r, "/app/all", east.ImageID)
+	}
+	// The us-west-2 copy of the new AMI never becomes healthy: mark it as
+	// soon as the builder has copied it, long before wave 2 launches from it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	marked := make(chan string, 1)
+	go func() {
+		c := e.clients("us-west-2")
+		for ctx.Err() == nil {
+			if id, err := c.ImageByName(ctx, e.amiName()); err == nil {
+				e.emu.SetUnhealthyImages(id)
+				marked <- id
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+
+	res := e.packerBuild(e.write(build{
+		AMIRegions: []string{"us-west-2"},
+		Targets:    []target{{Group: "web", Region: "us-east-1", Wave: 1}, {Group: "api", Region: "us-west-2", Wave: 2}},
+		Extra: `
+    release_parameter {
+      name  = "/app/region"
+      after = "region"
+    }
+    release_parameter {
+      name  = "/app/all"
+      after = "all"
+    }`,
+	}))
+	cancel()
+	select {
+	case <-marked:
+	default:
+		t.Fatal("the us-west-2 copy of the AMI was never found")
+	}
+	if res.ExitCode == 0 {
+		t.Fatal("packer build succeeded although us-west-2's new instances failed their health checks")
+	}
+	// Packer deregisters the AMI of a failed build, so read the new one off
+	// the group that rolled onto it.
+	var ami string
+	for id := range e.snapshot("us-east-1", "web").Images() {
+		ami = id
+	}
+	if ami == "" || ami == east.ImageID {
+		t.Fatalf("us-east-1's group is on %q, not on a new AMI", ami)
+	}
+	wantAllOn(t, e.snapshot("us-west-2", "api"), west.ImageID, 1)
+	e.wantHistory("us-east-1", "/app/region", east.ImageID, ami)
+	e.wantHistory("us-east-1", "/app/all", east.ImageID)
+	e.wantHistory("us-west-2", "/app/region", east.ImageID)
+	e.wantHistory("us-west-2", "/app/all", east.ImageID)
+}
+
+// TestReleaseAndPruneDryRun: a dry run with a release parameter and both
+// prunings writes nothing and deletes nothing, and its plan names the
+// parameter.
+func TestReleaseAndPruneDryRun(t *testing.T) {
+	e := newEnv(t)
+	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 1})
+	e.putParam("us-east-1", releaseParam, seeded.ImageID)
+	c := e.clients("us-east-1")
+	for range 3 { // versions 2-4, which keep = 1 would delete
+		if _, err := c.EC2.CreateLaunchTemplateVersion(context.Background(), &ec2.CreateLaunchTemplateVersionInput{
+			LaunchTemplateId: aws.String(seeded.LaunchTemplateID), SourceVersion: aws.String("1"),
+			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(seeded.ImageID)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.snapshot("us-east-1", "web")
+	e.emu.ResetCalls()
+
+	res := e.packerBuild(e.write(build{Targets: []target{{Group: "web"}}, Extra: releaseBlock(releaseParam) + `
+    prune_versions { keep = 1 }
+    prune_images   { keep = 1 }
+    dry_run        = true`}))
+	if res.ExitCode != 0 {
+		t.Fatalf("dry run: packer build exited %d", res.ExitCode)
+	}
+	wantOutput(t, res.Output, "Dry run: nothing was changed", releaseParam)
+	e.wantHistory("us-east-1", releaseParam, seeded.ImageID)
+	if got := e.versionNumbers("us-east-1", seeded.LaunchTemplateID); !slices.Equal(got, []int64{1, 2, 3, 4}) {
+		t.Errorf("versions after a dry run: %v, want [1 2 3 4]", got)
+	}
+	wantUntouched(t, before, e.snapshot("us-east-1", "web"))
+	for _, call := range e.emu.Calls() {
+		switch call.Action {
+		case "PutParameter", "AddTagsToResource", "DeleteLaunchTemplateVersions", "DeregisterImage", "DeleteSnapshot", "CreateLaunchTemplateVersion", "StartInstanceRefresh":
+			if !isDryRun(call) {
+				t.Errorf("a dry run called %s: %v", call.Action, call.Params)
+			}
+		}
 	}
 }

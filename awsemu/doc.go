@@ -75,8 +75,9 @@
 //     are hidden from DescribeLaunchTemplateVersions (which the emulator also
 //     pages: moto answers at most 15 versions and no NextToken),
 //     DescribeLaunchTemplates' LatestVersionNumber and ModifyLaunchTemplate
-//     (ltdelete.go). A group or RunInstances naming a deleted version still
-//     launches from it.
+//     (ltdelete.go), and from RunInstances, SourceVersion and
+//     ModifyLaunchTemplate. A group naming a deleted version still launches
+//     from it.
 //   - No DescribeImageReferences: implemented for instances, launch template
 //     versions and aws:ec2:image parameters (imagereferences.go).
 //   - DeregisterImage ignores DeleteAssociatedSnapshots: implemented

@@ -31,7 +31,14 @@ import (
 //     most 15 versions, without a NextToken).
 //   - DescribeLaunchTemplates reports as LatestVersionNumber the newest
 //     version left.
-//   - ModifyLaunchTemplate refuses a deleted version as the default.
+//   - ModifyLaunchTemplate refuses a deleted version as the default,
+//     CreateLaunchTemplateVersion a deleted SourceVersion, RunInstances a
+//     deleted LaunchTemplate.Version; their $Latest is the newest version
+//     left.
+//
+// Not covered: Auto Scaling groups naming a deleted version (moto and the
+// emulator's refreshes still launch from it), and $Latest in a
+// DescribeLaunchTemplateVersions request that names no template.
 //
 // Version numbers are never reused, as in AWS: moto numbers a new version
 // after every version it ever created.
@@ -395,6 +402,35 @@ func (d *ltDeletions) checkDefault(ctx context.Context, mc *motoClients, q *quer
 		return aerr
 	}
 	if d.isDeleted(q.Region, info.ID, n) {
+		return senderError("InvalidLaunchTemplateId.VersionNotFound", "Could not find the specified version %s for the launch template with ID %s.", v, info.ID)
+	}
+	return nil
+}
+
+// checkNamed refuses a request whose template (the parameters
+// prefix+"LaunchTemplateId" or prefix+"LaunchTemplateName") and version
+// (the parameter versionKey) name a deleted version, as AWS, which no longer
+// has it, would: CreateLaunchTemplateVersion's SourceVersion and
+// RunInstances' LaunchTemplate.Version. Anything else is left to moto.
+func (d *ltDeletions) checkNamed(ctx context.Context, mc *motoClients, q *queryRequest, prefix, versionKey string) *apiError {
+	v := q.Form.Get(versionKey)
+	id, name := q.Form.Get(prefix+"LaunchTemplateId"), q.Form.Get(prefix+"LaunchTemplateName")
+	if v == "" || (id == "" && name == "") {
+		return nil
+	}
+	info, found, aerr := lookupTemplate(ctx, mc, id, name)
+	if aerr != nil || !found || !d.any(q.Region, info.ID) {
+		return aerr
+	}
+	if strings.EqualFold(v, "$Latest") {
+		// moto would take the newest version it has, deleted or not.
+		if latest := d.latestLeft(q.Region, info.ID, info.Latest); latest != info.Latest {
+			q.Form.Set(versionKey, strconv.FormatInt(latest, 10))
+			q.Body = []byte(q.Form.Encode())
+		}
+		return nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && d.isDeleted(q.Region, info.ID, n) {
 		return senderError("InvalidLaunchTemplateId.VersionNotFound", "Could not find the specified version %s for the launch template with ID %s.", v, info.ID)
 	}
 	return nil

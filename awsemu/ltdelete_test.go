@@ -124,8 +124,12 @@ func TestDeleteLaunchTemplateVersions(t *testing.T) {
 	if err != nil || len(tmpl.LaunchTemplates) != 1 || aws.ToInt64(tmpl.LaunchTemplates[0].LatestVersionNumber) != 19 {
 		t.Errorf("LatestVersionNumber after deleting 20: %+v, %v; want 19", tmpl, err)
 	}
-	if v := c.createVersion(t, id, newAMI); v != "21" {
-		t.Errorf("new version %s after deleting 20, want 21 (numbers are not reused)", v)
+	next, err := c.ec2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+		LaunchTemplateId: aws.String(id), SourceVersion: aws.String("2"), // 1 is deleted
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(oldAMI)},
+	})
+	if err != nil || aws.ToInt64(next.LaunchTemplateVersion.VersionNumber) != 21 {
+		t.Errorf("new version after deleting 20: %+v, %v; want 21 (numbers are not reused)", next, err)
 	}
 }
 
@@ -175,5 +179,39 @@ func TestDeleteLaunchTemplateVersionsRequestRules(t *testing.T) {
 	}
 	if got := c.versionNumbers(t, id, 0); !slices.Equal(got, []int64{1, 2}) {
 		t.Errorf("after a DryRun: versions %v, want [1 2]", got)
+	}
+}
+
+// A deleted version is gone for every use: AWS cannot launch from it nor
+// copy it, and $Latest is the newest version left.
+func TestDeletedVersionCannotBeUsed(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newClients(s.URL(), 0)
+	ctx := ctxFor(t)
+	id, _ := c.createTemplate(t, oldAMI)
+	c.createVersion(t, id, newAMI) // 2
+	c.createVersion(t, id, newAMI) // 3
+	if _, err := c.ec2.DeleteLaunchTemplateVersions(ctx, &ec2.DeleteLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(id), Versions: []string{"2", "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(version string) (*ec2.RunInstancesOutput, error) {
+		return c.ec2.RunInstances(ctx, &ec2.RunInstancesInput{MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			LaunchTemplate: &ec2types.LaunchTemplateSpecification{LaunchTemplateId: aws.String(id), Version: aws.String(version)}})
+	}
+	if _, err := run("2"); apiCode(err) != "InvalidLaunchTemplateId.VersionNotFound" {
+		t.Errorf("RunInstances from deleted version 2: %v, want InvalidLaunchTemplateId.VersionNotFound", err)
+	}
+	out, err := run("$Latest")
+	if err != nil || len(out.Instances) != 1 || aws.ToString(out.Instances[0].ImageId) != oldAMI {
+		t.Errorf("RunInstances from $Latest (version 1 once 2 and 3 are deleted): %+v, %v; want an instance of %s", out, err, oldAMI)
+	} else if _, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(out.Instances[0].InstanceId)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ec2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+		LaunchTemplateId: aws.String(id), SourceVersion: aws.String("3"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(newAMI)},
+	}); apiCode(err) != "InvalidLaunchTemplateId.VersionNotFound" {
+		t.Errorf("CreateLaunchTemplateVersion from deleted version 3: %v, want InvalidLaunchTemplateId.VersionNotFound", err)
 	}
 }

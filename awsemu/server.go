@@ -182,6 +182,7 @@ var handledActions = map[string]string{
 	"DescribeLaunchTemplates":        serviceEC2,
 	"ModifyLaunchTemplate":           serviceEC2,
 	"DescribeImageReferences":        serviceEC2,
+	"RunInstances":                   serviceEC2,
 
 	"DescribeTargetHealth":   serviceELB,
 	"DescribeInstanceHealth": serviceELB,
@@ -326,6 +327,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		switch q.Action {
 		case "CreateLaunchTemplateVersion":
 			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			if aerr := s.ltDel.checkNamed(ctx, mc, q, "", "SourceVersion"); aerr != nil {
+				writeEC2Error(w, aerr) // a deleted source version (ltdelete.go)
+				return
+			}
 			answer, aerr := s.lt.createVersion(ctx, mc, q, forward)
 			if aerr != nil {
 				writeEC2Error(w, aerr)
@@ -349,6 +354,18 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		case "DeregisterImage":
 			mc := s.api.clientsFor(q.Region, q.AccessKey)
 			answer, aerr := s.images.deregister(q, deletingSnapshots(ctx, mc, q, forward))
+			if aerr != nil {
+				writeEC2Error(w, aerr)
+				return
+			}
+			answer.write(w)
+			return
+		case "RunInstances":
+			if aerr := s.ltDel.checkNamed(ctx, s.api.clientsFor(q.Region, q.AccessKey), q, "LaunchTemplate.", "LaunchTemplate.Version"); aerr != nil {
+				writeEC2Error(w, aerr) // a deleted version (ltdelete.go)
+				return
+			}
+			answer, aerr := forwardAnswer(forward, q.Body) // $Latest may have been corrected
 			if aerr != nil {
 				writeEC2Error(w, aerr)
 				return

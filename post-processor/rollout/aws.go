@@ -51,6 +51,11 @@ var (
 type clients struct {
 	autoscaling autoScalingAPI
 	ec2         ec2API
+	// For release_parameter, prune_versions and prune_images only
+	// (release_api.go).
+	ssm     ssmAPI
+	cleanup cleanupAPI
+	pools   warmPoolAPI
 }
 
 // clientFactory makes the clients of a region, in the account of role when

@@ -16,8 +16,6 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 )
 
 // prune_images deregisters AMIs this post-processor deployed before, and
@@ -148,7 +146,7 @@ func byRegion(ros []*rollout) [][]*rollout {
 // pruneImages tags each region's new AMI and prunes the older ones of the
 // same deployment. Errors stop the region they happen in and are
 // reported; they do not fail the build.
-func (rr *releaseRun) pruneImages(ctx context.Context, r *roller, ros []*rollout, _ []VersionPrune) []ImagePrune {
+func (rr *releaseRun) pruneImages(ctx context.Context, r *roller, ros []*rollout) []ImagePrune {
 	return rr.imagePrunes(ctx, r, ros, false, nil)
 }
 
@@ -181,7 +179,7 @@ type candidate struct {
 
 func (rr *releaseRun) pruneRegionImages(ctx context.Context, ros []*rollout, keep int, dryRun bool, keptImages map[string][]string, ip *ImagePrune) error {
 	region := ip.Region
-	own, err := rr.clientsFor(ctx, region, awsauth.AssumeRoleConfig{})
+	own, err := rr.ownClients(ctx, region, ros)
 	if err != nil {
 		return err
 	}
@@ -393,7 +391,7 @@ func (rr *releaseRun) imageReferences(ctx context.Context, ros []*rollout, own *
 		if c.cleanup == nil {
 			return nil, errors.New("no EC2 client for pruning")
 		}
-		view, err := readRegion(ctx, c)
+		view, err := rr.view(ctx, c)
 		if err != nil {
 			return nil, err
 		}

@@ -100,6 +100,9 @@ type releaseRun struct {
 	cfg        *Config
 	newClients clientFactory
 	access     accessChecks
+	// regions are the region views read for pruning, shared by both
+	// prunes: what the groups use does not change in between.
+	regions views
 
 	mu         sync.Mutex
 	roleClient map[string]*clients // region + role ARN -> clients, made once
@@ -124,6 +127,18 @@ func (rr *releaseRun) clientsFor(ctx context.Context, region string, role awsaut
 	return c, nil
 }
 
+// ownClients are the clients of region with the post-processor's own
+// credentials: those of a target there without a role of its own, or new
+// ones.
+func (rr *releaseRun) ownClients(ctx context.Context, region string, ros []*rollout) (*clients, error) {
+	for _, ro := range ros {
+		if ro.region == region && ro.account == "" {
+			return ro.clients, nil
+		}
+	}
+	return rr.clientsFor(ctx, region, awsauth.AssumeRoleConfig{})
+}
+
 // afterRollout is what the post-processor does once the roll-out ended:
 // every result of publishing and pruning, and the error that fails the
 // build (only publishing does).
@@ -131,7 +146,9 @@ type afterRollout struct {
 	Releases []Release      `json:"release_parameters,omitempty"`
 	Versions []VersionPrune `json:"prune_versions,omitempty"`
 	Images   []ImagePrune   `json:"prune_images,omitempty"`
-	err      error
+	// pruneSkipped says why pruning, configured, did not run.
+	pruneSkipped string
+	err          error
 }
 
 // lines are the summary's lines about what came after the roll-out.
@@ -149,6 +166,9 @@ func (a *afterRollout) lines() []string {
 	for _, ip := range a.Images {
 		out = append(out, ip.line())
 	}
+	if a.pruneSkipped != "" {
+		out = append(out, "Pruning skipped: "+a.pruneSkipped)
+	}
 	return out
 }
 
@@ -159,24 +179,36 @@ func (rr *releaseRun) after(ctx context.Context, r *roller, ros []*rollout, runE
 	if rr == nil || rr.cfg.DryRun {
 		return a
 	}
+	pruning := rr.cfg.PruneVersions != nil || rr.cfg.PruneImages != nil
 	if ctx.Err() != nil {
 		// Interrupted: the user asked to stop; nothing more is written.
 		for _, rp := range rr.cfg.ReleaseParameters {
 			for _, region := range regionsOf(ros) {
-				a.Releases = append(a.Releases, Release{Name: rp.Name, Region: region, NotWritten: "the build was interrupted"})
+				a.Releases = append(a.Releases, Release{Name: rp.Name, Region: region, ImageID: imageOf(ros, region), NotWritten: "the build was interrupted"})
 			}
+		}
+		if pruning {
+			a.pruneSkipped = "the build was interrupted"
 		}
 		return a
 	}
 	a.Releases, a.err = rr.publish(ctx, r, ros, runErr)
-	if runErr != nil || a.err != nil || !allDeployed(ros) {
-		return a // pruning needs the whole roll-out to have succeeded
+	// Pruning needs the whole roll-out to have succeeded.
+	switch {
+	case !pruning:
+		return a
+	case runErr != nil || !allDeployed(ros):
+		a.pruneSkipped = "the roll-out did not succeed everywhere"
+		return a
+	case a.err != nil:
+		a.pruneSkipped = "a release parameter could not be written"
+		return a
 	}
 	if rr.cfg.PruneVersions != nil {
 		a.Versions = rr.pruneVersions(ctx, r, ros)
 	}
 	if rr.cfg.PruneImages != nil {
-		a.Images = rr.pruneImages(ctx, r, ros, a.Versions)
+		a.Images = rr.pruneImages(ctx, r, ros)
 	}
 	return a
 }

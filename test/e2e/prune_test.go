@@ -44,9 +44,11 @@ func TestPruneVersions(t *testing.T) {
 	lt := seeded.LaunchTemplateID
 
 	// Version 2 of web's template is what a canary group launches from.
+	// (Without user data: moto cannot launch a group from a version that
+	// CreateLaunchTemplateVersion gave user data.)
 	v2, err := c.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
-		LaunchTemplateId: aws.String(lt), SourceVersion: aws.String("1"), VersionDescription: aws.String("canary"),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(seeded.ImageID)},
+		LaunchTemplateId: aws.String(lt), VersionDescription: aws.String("canary"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(seeded.ImageID), InstanceType: ec2types.InstanceTypeT3Micro},
 	})
 	if err != nil || aws.ToInt64(v2.LaunchTemplateVersion.VersionNumber) != 2 {
 		t.Fatalf("creating the canary version: %+v, %v", v2, err)
@@ -89,7 +91,7 @@ func TestPruneVersions(t *testing.T) {
 		t.Errorf("default version %d, want 1", d)
 	}
 	wantUntouched(t, canaryBefore, e.snapshot("us-east-1", "canary"))
-	wantOutput(t, last, "Launch template "+lt+" (us-east-1): deleted versions 3")
+	wantOutput(t, last, "Launch template "+lt+" (us-east-1): deleted 1 version(s): 3", "kept 2: launched by Auto Scaling group canary")
 	for _, c := range e.emu.Calls() {
 		if c.Action == "DeleteLaunchTemplateVersions" && !isDryRun(c) {
 			for k, v := range c.Params {

@@ -76,6 +76,17 @@ func (e *env) putParam(region, name, ami string) {
 	}
 }
 
+// putCalls counts the PutParameter calls since the call log was last reset.
+func (e *env) putCalls() int {
+	n := 0
+	for _, c := range e.emu.Calls() {
+		if c.Action == "PutParameter" && !isDryRun(c) {
+			n++
+		}
+	}
+	return n
+}
+
 // wantHistory checks a parameter's values, oldest first.
 func (e *env) wantHistory(region, name string, values ...string) []ssmtypes.ParameterHistory {
 	e.t.Helper()
@@ -121,6 +132,7 @@ func TestReleaseParameterNotWrittenOnFailure(t *testing.T) {
 	e.emu.SetUnhealthyImageTag("health", "broken")
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 2})
 	e.putParam("us-east-1", releaseParam, seeded.ImageID)
+	e.emu.ResetCalls() // the seeding's calls
 
 	res := e.packerBuild(e.write(build{
 		Targets: []target{{Group: "web"}}, AMITags: map[string]string{"health": "broken"},
@@ -130,11 +142,10 @@ func TestReleaseParameterNotWrittenOnFailure(t *testing.T) {
 		t.Fatal("packer build succeeded although every new instance failed its health check")
 	}
 	e.wantHistory("us-east-1", releaseParam, seeded.ImageID)
-	for _, c := range e.emu.Calls() {
-		if c.Action == "PutParameter" && !isDryRun(c) {
-			t.Errorf("PutParameter was called after a failed roll-out: %v", c.Params)
-		}
+	if n := e.putCalls(); n != 0 {
+		t.Errorf("%d PutParameter calls in a failed roll-out, want none", n)
 	}
+	wantOutput(t, res.Output, "Release parameter "+releaseParam+" (us-east-1): not written: web (us-east-1) rolled back")
 	if st := e.snapshot("us-east-1", "web"); st.Images()[seeded.ImageID] != 2 {
 		t.Errorf("the group is not back on %s:\n%s", seeded.ImageID, st)
 	}
@@ -148,6 +159,7 @@ func TestReleaseParameterWrittenOnce(t *testing.T) {
 	e := newEnv(t)
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 2})
 	e.putParam("us-east-1", releaseParam, seeded.ImageID)
+	e.emu.ResetCalls() // the seeding's calls
 
 	res := e.packerBuild(e.chained(e.write(build{Targets: []target{{Group: "web"}}, Extra: releaseBlock(releaseParam)})))
 	if res.ExitCode != 0 {
@@ -178,13 +190,7 @@ func TestReleaseParameterWrittenOnce(t *testing.T) {
 	if !found {
 		t.Errorf("parameter tags %+v, want team = web", tags.TagList)
 	}
-	puts := 0
-	for _, c := range e.emu.Calls() {
-		if c.Action == "PutParameter" && !isDryRun(c) {
-			puts++
-		}
-	}
-	if puts != 1 {
+	if puts := e.putCalls(); puts != 1 {
 		t.Errorf("%d PutParameter calls, want 1 (the re-run finds the parameter up to date)", puts)
 	}
 	wantOutput(t, res.Output,
@@ -222,9 +228,9 @@ func TestReleaseParameterAfterRegionOrAll(t *testing.T) {
 	e := newEnv(t)
 	east := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 1})
 	west := e.seed("us-west-2", fleet.Spec{Group: "api", Desired: 1})
-	for _, r := range []string{"us-east-1", "us-west-2"} {
-		e.putParam(r, "/app/region", east.ImageID)
-		e.putParam(r, "/app/all", east.ImageID)
+	for r, ami := range map[string]string{"us-east-1": east.ImageID, "us-west-2": west.ImageID} {
+		e.putParam(r, "/app/region", ami)
+		e.putParam(r, "/app/all", ami)
 	}
 	// The us-west-2 copy of the new AMI never becomes healthy: mark it as
 	// soon as the builder has copied it, long before wave 2 launches from it.
@@ -280,8 +286,8 @@ func TestReleaseParameterAfterRegionOrAll(t *testing.T) {
 	wantAllOn(t, e.snapshot("us-west-2", "api"), west.ImageID, 1)
 	e.wantHistory("us-east-1", "/app/region", east.ImageID, ami)
 	e.wantHistory("us-east-1", "/app/all", east.ImageID)
-	e.wantHistory("us-west-2", "/app/region", east.ImageID)
-	e.wantHistory("us-west-2", "/app/all", east.ImageID)
+	e.wantHistory("us-west-2", "/app/region", west.ImageID)
+	e.wantHistory("us-west-2", "/app/all", west.ImageID)
 }
 
 // TestReleaseAndPruneDryRun: a dry run with a release parameter and both

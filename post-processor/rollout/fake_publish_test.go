@@ -440,3 +440,15 @@ func (f *releaseFake) DescribeLaunchConfigurations(ctx context.Context, in *auto
 	}
 	return out, nil
 }
+
+func (f *releaseFake) ListTagsForResource(_ context.Context, in *ssm.ListTagsForResourceInput, _ ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error) {
+	f.lock()
+	defer f.mu.Unlock()
+	f.record("ListTagsForResource")
+	out := &ssm.ListTagsForResourceOutput{}
+	tags := f.paramTags[aws.ToString(in.ResourceId)]
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		out.TagList = append(out.TagList, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return out, nil
+}

@@ -338,7 +338,7 @@ func (rr *releaseRun) publish(ctx context.Context, r *roller, ros []*rollout, ru
 		}
 	}
 	if len(errs) > 0 {
-		return out, fmt.Errorf("%w\nthe fleet itself is deployed as the summary shows; only the release parameter(s) above still point at the previous AMI: fix the cause and run the build again (it rolls nothing that is up to date), or write them by hand with aws ssm put-parameter --overwrite --data-type %s",
+		return out, fmt.Errorf("%w\nthe fleet itself is deployed as the summary shows; only publishing failed: fix the cause and run the build again (it rolls nothing that is up to date and writes only what is missing), or write the parameter(s) by hand with aws ssm put-parameter --overwrite --type String --data-type %s",
 			errors.Join(errs...), imageDataType)
 	}
 	return out, nil
@@ -367,8 +367,10 @@ func (r *roller) writeParameter(ctx context.Context, api ssmAPI, rp ReleaseParam
 			return err
 		}
 		if rl.PreviousValue == rl.ImageID {
+			// Already there: no new version. Tags that a failed earlier
+			// run did not add are added; tags make no version.
 			rl.Version = cur.Version
-			return nil // already there: no new version
+			return addMissingTags(ctx, api, rp)
 		}
 	}
 	out, err := api.PutParameter(ctx, &ssm.PutParameterInput{
@@ -382,16 +384,51 @@ func (r *roller) writeParameter(ctx context.Context, api ssmAPI, rp ReleaseParam
 		return fmt.Errorf("writing SSM parameter: %w", err)
 	}
 	rl.Written, rl.Version = true, out.Version
-	if len(rp.Tags) > 0 {
-		in := &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(rp.Name)}
-		for _, k := range slices.Sorted(maps.Keys(rp.Tags)) {
-			in.Tags = append(in.Tags, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(rp.Tags[k])})
-		}
-		if _, err := api.AddTagsToResource(ctx, in); err != nil {
-			return fmt.Errorf("tagging SSM parameter (version %d holds %s): %w", rl.Version, rl.ImageID, err)
+	if err := r.confirmParameter(ctx, api, rp.Name, rl); err != nil {
+		return err
+	}
+	if err := addTags(ctx, api, rp.Name, rp.Tags); err != nil {
+		return fmt.Errorf("version %d holds %s, but %w", rl.Version, rl.ImageID, err)
+	}
+	return nil
+}
+
+// addTags puts tags on the parameter name; none is no call.
+func addTags(ctx context.Context, api ssmAPI, name string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	in := &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name)}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	if _, err := api.AddTagsToResource(ctx, in); err != nil {
+		return fmt.Errorf("tagging SSM parameter: %w", err)
+	}
+	return nil
+}
+
+// addMissingTags adds those of rp's tags the parameter lacks or has with
+// another value.
+func addMissingTags(ctx context.Context, api ssmAPI, rp ReleaseParameter) error {
+	if len(rp.Tags) == 0 {
+		return nil
+	}
+	out, err := api.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(rp.Name)})
+	if err != nil {
+		return fmt.Errorf("reading the tags of SSM parameter: %w", err)
+	}
+	have := map[string]string{}
+	for _, t := range out.TagList {
+		have[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	missing := map[string]string{}
+	for k, v := range rp.Tags {
+		if got, ok := have[k]; !ok || got != v {
+			missing[k] = v
 		}
 	}
-	return r.confirmParameter(ctx, api, rp.Name, rl)
+	return addTags(ctx, api, rp.Name, missing)
 }
 
 // confirmParameter waits until the parameter holds rl's value at rl's

@@ -335,3 +335,24 @@ func TestPublishPerAccount(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishReRunAddsMissingTags: a parameter that already holds the AMI
+// gets no new version, only the tags it lacks.
+func TestPublishReRunAddsMissingTags(t *testing.T) {
+	f := newReleaseFake().deploys()
+	f.params["/app/ami"] = imageParam("ami-new", 5)
+	f.paramTags["/app/ami"] = map[string]string{"team": "old", "keep": "me"}
+	p := newReleasePP(t, map[string]*releaseFake{"us-east-1": f}, releaseConfig(nil))
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatalf("PostProcess: %v", err)
+	}
+	if n := f.count("PutParameter"); n != 0 {
+		t.Errorf("%d PutParameter calls, want none", n)
+	}
+	if got := f.param("/app/ami"); got != "ami-new@5" {
+		t.Errorf("parameter = %s, want ami-new@5", got)
+	}
+	if want := map[string]string{"team": "web", "keep": "me"}; !reflect.DeepEqual(f.paramTags["/app/ami"], want) {
+		t.Errorf("tags %v, want %v", f.paramTags["/app/ami"], want)
+	}
+}

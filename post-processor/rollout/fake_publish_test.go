@@ -50,6 +50,7 @@ type releaseFake struct {
 	deregistered  []string
 	pools         map[string][]astypes.Instance
 	deleteCalls   [][]string
+	deleteDryRuns [][]string
 	deleteErr     error
 }
 
@@ -199,6 +200,7 @@ func (f *releaseFake) DeleteLaunchTemplateVersions(_ context.Context, in *ec2.De
 	defer f.mu.Unlock()
 	if aws.ToBool(in.DryRun) {
 		f.record("DeleteLaunchTemplateVersions(DryRun)")
+		f.deleteDryRuns = append(f.deleteDryRuns, in.Versions)
 		return nil, f.dryRun("DeleteLaunchTemplateVersions", aws.ToString(in.LaunchTemplateId))
 	}
 	f.record("DeleteLaunchTemplateVersions")

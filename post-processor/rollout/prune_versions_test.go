@@ -183,6 +183,11 @@ func TestPruneVersionsPermissionCheckedFirst(t *testing.T) {
 	if n := f.count("CreateLaunchTemplateVersion") + f.count("StartInstanceRefresh"); n != 0 {
 		t.Errorf("changes made despite the refusal: %v", f.calls)
 	}
+	// The check names the default version (2), which AWS never deletes,
+	// not the version the group runs (3).
+	if !reflect.DeepEqual(f.deleteDryRuns, [][]string{{"2"}}) {
+		t.Errorf("DryRun deletions %v, want [[2]]", f.deleteDryRuns)
+	}
 }
 
 func TestDecideVersions(t *testing.T) {

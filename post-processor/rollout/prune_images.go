@@ -47,6 +47,9 @@ const (
 	// the newest, DescribeImageReferences can check: 10,000, AWS's limit of
 	// versions per template, so all of them.
 	maxReferenceVersionDepth = "10000"
+	// maxFilterValues bounds the values of one EC2 filter per call, well
+	// within what EC2 accepts.
+	maxFilterValues = 100
 )
 
 // liveInstanceStates are the instance states that keep an AMI: all but
@@ -404,7 +407,16 @@ func (rr *releaseRun) imageReferences(ctx context.Context, ros []*rollout, own *
 		if err := instanceRefs(ctx, c, ids, note); err != nil {
 			return nil, err
 		}
-		if err := describedRefs(ctx, c, ids, note); err != nil {
+		// In a dry run the versions prune_versions would delete still
+		// exist, and DescribeImageReferences would name their templates:
+		// those templates' versions are counted above instead.
+		var counted []string
+		if keptImages != nil {
+			for id := range keptImages {
+				counted = append(counted, id)
+			}
+		}
+		if err := describedRefs(ctx, c, ids, counted, note); err != nil {
 			return nil, err
 		}
 	}
@@ -498,6 +510,15 @@ func launchConfigurationRefs(ctx context.Context, c *clients, note func(id, why 
 // stopped instance starts again from its volumes, but AWS needs the AMI for
 // some of its operations, and the owner may want it back.
 func instanceRefs(ctx context.Context, c *clients, ids []string, note func(id, why string)) error {
+	for start := 0; start < len(ids); start += maxFilterValues {
+		if err := instanceRefsOf(ctx, c, ids[start:min(start+maxFilterValues, len(ids))], note); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func instanceRefsOf(ctx context.Context, c *clients, ids []string, note func(id, why string)) error {
 	in := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
 		{Name: aws.String("image-id"), Values: ids},
 		{Name: aws.String("instance-state-name"), Values: liveInstanceStates},
@@ -536,7 +557,7 @@ func instanceRefs(ctx context.Context, c *clients, ids []string, note func(id, w
 // describedRefs notes what DescribeImageReferences finds: instances,
 // launch template versions, SSM parameters and Image Builder recipes of
 // the account.
-func describedRefs(ctx context.Context, c *clients, ids []string, note func(id, why string)) error {
+func describedRefs(ctx context.Context, c *clients, ids, counted []string, note func(id, why string)) error {
 	for start := 0; start < len(ids); start += maxImageReferenceIDs {
 		in := &ec2.DescribeImageReferencesInput{
 			ImageIds:                ids[start:min(start+maxImageReferenceIDs, len(ids))],
@@ -563,7 +584,11 @@ func describedRefs(ctx context.Context, c *clients, ids []string, note func(id, 
 				return fmt.Errorf("describing image references: %w", err)
 			}
 			for _, ref := range out.ImageReferences {
-				note(aws.ToString(ref.ImageId), fmt.Sprintf("referenced by %s %s", ref.ResourceType, aws.ToString(ref.Arn)))
+				arn := aws.ToString(ref.Arn)
+				if ref.ResourceType == ec2types.ImageReferenceResourceTypeEc2LaunchTemplate && slices.ContainsFunc(counted, func(id string) bool { return strings.HasSuffix(arn, ":launch-template/"+id) }) {
+					continue
+				}
+				note(aws.ToString(ref.ImageId), fmt.Sprintf("referenced by %s %s", ref.ResourceType, arn))
 			}
 			next := aws.ToString(out.NextToken)
 			if next == "" {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
@@ -18,6 +20,12 @@ import (
 func TestDryRunPlansReleaseAndPruning(t *testing.T) {
 	f := imageFleet()
 	f.params["/app/ami"] = imageParam("ami-g", 7)
+	// AWS names lt-1 for ami-a while version 1 exists; the plan counts
+	// that version as deleted, so ami-a would go.
+	f.imageRefs = append(f.imageRefs, ec2types.ImageReference{
+		ImageId: aws.String("ami-a"), ResourceType: ec2types.ImageReferenceResourceTypeEc2LaunchTemplate,
+		Arn: aws.String("arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1"),
+	})
 	planFile := filepath.Join(t.TempDir(), "plan.json")
 	p := newReleasePP(t, map[string]*releaseFake{"us-east-1": f}, releaseConfig(map[string]interface{}{
 		"dry_run":        true,

@@ -356,3 +356,40 @@ func TestPublishReRunAddsMissingTags(t *testing.T) {
 		t.Errorf("tags %v, want %v", f.paramTags["/app/ami"], want)
 	}
 }
+
+func TestNotPublishable(t *testing.T) {
+	ok := func(region string) *rollout {
+		return &rollout{region: region, group: "web", refreshID: "r", final: &astypes.InstanceRefresh{Status: "Successful"}}
+	}
+	bad := func(region string) *rollout {
+		return &rollout{region: region, group: "web", refreshID: "r", final: &astypes.InstanceRefresh{Status: "RollbackSuccessful"}}
+	}
+	afterDefault := ok("eu-west-1")
+	afterDefault.err = apiError("UnauthorizedOperation", "ModifyLaunchTemplate")
+	cases := []struct {
+		name   string
+		ros    []*rollout
+		after  string
+		runErr error
+		want   map[string]bool // region -> may be written
+	}{
+		{"region: each on its own", []*rollout{ok("us-east-1"), bad("us-west-2")}, AfterRegion, apiError("x", "y"), map[string]bool{"us-east-1": true, "us-west-2": false}},
+		{"all: one failure stops every region", []*rollout{ok("us-east-1"), bad("us-west-2")}, AfterAll, apiError("x", "y"), map[string]bool{"us-east-1": false, "us-west-2": false}},
+		{"all: every group succeeded", []*rollout{ok("us-east-1"), ok("us-west-2")}, AfterAll, nil, map[string]bool{"us-east-1": true, "us-west-2": true}},
+		{"all: an error of the run", []*rollout{ok("us-east-1")}, AfterAll, apiError("x", "y"), map[string]bool{"us-east-1": false}},
+		{"up to date counts", []*rollout{{region: "us-east-1", group: "web", upToDate: "already"}}, AfterRegion, nil, map[string]bool{"us-east-1": true}},
+		{"not started", []*rollout{{region: "us-east-1", group: "web"}}, AfterRegion, nil, map[string]bool{"us-east-1": false}},
+		{"detached", []*rollout{{region: "us-east-1", group: "web", refreshID: "r", detached: true}}, AfterRegion, nil, map[string]bool{"us-east-1": false}},
+		{"a step after the refresh failed", []*rollout{afterDefault}, AfterRegion, nil, map[string]bool{"eu-west-1": false}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			why := notPublishable(c.ros, c.after, c.runErr)
+			for region, may := range c.want {
+				if (why[region] == "") != may {
+					t.Errorf("%s: reason %q, want may be written = %t", region, why[region], may)
+				}
+			}
+		})
+	}
+}

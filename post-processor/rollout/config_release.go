@@ -47,8 +47,9 @@ type ReleaseParameter struct {
 	// When to write it: `region` (default) in each region once every group
 	// of that region succeeded (or was up to date), even if another region
 	// failed; `all` only once every group of the whole roll-out succeeded.
-	// Never after a failure in its scope, an interruption, a detached
-	// refresh, `wait = false` or a dry run.
+	// Never after a failure in its scope, an interruption or a detached
+	// refresh, and not in a dry run, which shows what it would write.
+	// (`wait = false`, which never sees an end, is refused with it.)
 	After string `mapstructure:"after"`
 	// Tags to put on the parameter, for example `{ team = "web" }`: at most
 	// 50, keys of 1 to 128 characters, values up to 256.

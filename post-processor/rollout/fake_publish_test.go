@@ -424,3 +424,31 @@ func (f *releaseFake) DescribeInstanceRefreshes(ctx context.Context, in *autosca
 	out.InstanceRefreshes = mine
 	return out, nil
 }
+
+// DescribeLaunchConfigurations lists every launch configuration when asked
+// for none by name; otherwise it is fakeAWS's.
+func (f *releaseFake) DescribeLaunchConfigurations(ctx context.Context, in *autoscaling.DescribeLaunchConfigurationsInput, opts ...func(*autoscaling.Options)) (*autoscaling.DescribeLaunchConfigurationsOutput, error) {
+	if len(in.LaunchConfigurationNames) > 0 {
+		return f.fakeAWS.DescribeLaunchConfigurations(ctx, in, opts...)
+	}
+	f.lock()
+	defer f.mu.Unlock()
+	f.record("DescribeLaunchConfigurations(all)")
+	out := &autoscaling.DescribeLaunchConfigurationsOutput{}
+	for _, n := range slices.Sorted(maps.Keys(f.lcs)) {
+		out.LaunchConfigurations = append(out.LaunchConfigurations, f.lcs[n])
+	}
+	return out, nil
+}
+
+func (f *releaseFake) ListTagsForResource(_ context.Context, in *ssm.ListTagsForResourceInput, _ ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error) {
+	f.lock()
+	defer f.mu.Unlock()
+	f.record("ListTagsForResource")
+	out := &ssm.ListTagsForResourceOutput{}
+	tags := f.paramTags[aws.ToString(in.ResourceId)]
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		out.TagList = append(out.TagList, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return out, nil
+}

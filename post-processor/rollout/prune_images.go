@@ -16,8 +16,6 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 )
 
 // prune_images deregisters AMIs this post-processor deployed before, and
@@ -45,7 +43,15 @@ const (
 	// maxImagePages bounds paging through AMIs, references, instances and
 	// launch configurations, in case an endpoint repeats pages.
 	maxImagePages = 1000
+	// maxReferenceVersionDepth is the most launch template versions, from
+	// the newest, DescribeImageReferences can check: 10,000, AWS's limit of
+	// versions per template, so all of them.
+	maxReferenceVersionDepth = "10000"
 )
+
+// liveInstanceStates are the instance states that keep an AMI: all but
+// terminated.
+var liveInstanceStates = []string{"pending", "running", "shutting-down", "stopping", "stopped"}
 
 // Reasons an AMI is kept.
 const (
@@ -140,7 +146,7 @@ func byRegion(ros []*rollout) [][]*rollout {
 // pruneImages tags each region's new AMI and prunes the older ones of the
 // same deployment. Errors stop the region they happen in and are
 // reported; they do not fail the build.
-func (rr *releaseRun) pruneImages(ctx context.Context, r *roller, ros []*rollout, _ []VersionPrune) []ImagePrune {
+func (rr *releaseRun) pruneImages(ctx context.Context, r *roller, ros []*rollout) []ImagePrune {
 	return rr.imagePrunes(ctx, r, ros, false, nil)
 }
 
@@ -173,7 +179,7 @@ type candidate struct {
 
 func (rr *releaseRun) pruneRegionImages(ctx context.Context, ros []*rollout, keep int, dryRun bool, keptImages map[string][]string, ip *ImagePrune) error {
 	region := ip.Region
-	own, err := rr.clientsFor(ctx, region, awsauth.AssumeRoleConfig{})
+	own, err := rr.ownClients(ctx, region, ros)
 	if err != nil {
 		return err
 	}
@@ -270,6 +276,8 @@ func (rr *releaseRun) pruneRegionImages(ctx context.Context, ros []*rollout, kee
 			ip.Snapshots = append(ip.Snapshots, snap)
 		}
 	}
+	slices.Sort(ip.Deregistered)
+	slices.Sort(ip.Snapshots)
 	return nil
 }
 
@@ -383,7 +391,7 @@ func (rr *releaseRun) imageReferences(ctx context.Context, ros []*rollout, own *
 		if c.cleanup == nil {
 			return nil, errors.New("no EC2 client for pruning")
 		}
-		view, err := readRegion(ctx, c)
+		view, err := rr.view(ctx, c)
 		if err != nil {
 			return nil, err
 		}
@@ -492,7 +500,7 @@ func launchConfigurationRefs(ctx context.Context, c *clients, note func(id, why 
 func instanceRefs(ctx context.Context, c *clients, ids []string, note func(id, why string)) error {
 	in := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
 		{Name: aws.String("image-id"), Values: ids},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "shutting-down", "stopping", "stopped"}},
+		{Name: aws.String("instance-state-name"), Values: liveInstanceStates},
 	}}
 	seen := map[string]bool{}
 	for page := 0; page < maxImagePages; page++ {
@@ -533,6 +541,17 @@ func describedRefs(ctx context.Context, c *clients, ids []string, note func(id, 
 		in := &ec2.DescribeImageReferencesInput{
 			ImageIds:                ids[start:min(start+maxImageReferenceIDs, len(ids))],
 			IncludeAllResourceTypes: aws.Bool(true),
+			// Overriding two defaults: every instance state (terminated
+			// instances need no AMI), and only the newest 10 versions of a
+			// template (every version can still be launched).
+			ResourceTypes: []ec2types.ResourceTypeRequest{
+				{ResourceType: ec2types.ImageReferenceResourceTypeEc2Instance, ResourceTypeOptions: []ec2types.ResourceTypeOption{{
+					OptionName: ec2types.ImageReferenceOptionNameStateName, OptionValues: liveInstanceStates,
+				}}},
+				{ResourceType: ec2types.ImageReferenceResourceTypeEc2LaunchTemplate, ResourceTypeOptions: []ec2types.ResourceTypeOption{{
+					OptionName: ec2types.ImageReferenceOptionNameVersionDepth, OptionValues: []string{maxReferenceVersionDepth},
+				}}},
+			},
 		}
 		seen := map[string]bool{}
 		for page := 0; ; page++ {

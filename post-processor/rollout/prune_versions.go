@@ -406,18 +406,23 @@ func rolledTemplates(ros []*rollout) []*rolledTemplate {
 	return out
 }
 
-// views reads each account and region of rts once.
+// views are the region views read so far, by the clients of their
+// account and region.
 type views map[*clients]*regionView
 
-func (vs views) get(ctx context.Context, c *clients) (*regionView, error) {
-	if v, ok := vs[c]; ok {
+// view reads c's account and region once.
+func (rr *releaseRun) view(ctx context.Context, c *clients) (*regionView, error) {
+	if v, ok := rr.regions[c]; ok {
 		return v, nil
 	}
 	v, err := readRegion(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	vs[c] = v
+	if rr.regions == nil {
+		rr.regions = views{}
+	}
+	rr.regions[c] = v
 	return v, nil
 }
 
@@ -434,11 +439,10 @@ func (rr *releaseRun) pruneVersions(ctx context.Context, r *roller, ros []*rollo
 // the one it would replace.
 func (rr *releaseRun) versionPrunes(ctx context.Context, r *roller, ros []*rollout, dryRun bool) []VersionPrune {
 	keep := rr.cfg.PruneVersions.Keep
-	vs := views{}
 	var out []VersionPrune
 	for _, rt := range rolledTemplates(ros) {
 		vp := VersionPrune{Region: rt.region, Account: rt.account, LaunchTemplateID: rt.id, Kept: map[string][]int64{}, dryRun: dryRun}
-		images, err := rr.pruneTemplate(ctx, vs, rt, keep, dryRun, &vp)
+		images, err := rr.pruneTemplate(ctx, rt, keep, dryRun, &vp)
 		if err != nil {
 			vp.Error = err.Error()
 		}
@@ -453,13 +457,13 @@ func (rr *releaseRun) versionPrunes(ctx context.Context, r *roller, ros []*rollo
 
 // pruneTemplate prunes one template and returns the AMIs of the versions
 // it kept.
-func (rr *releaseRun) pruneTemplate(ctx context.Context, vs views, rt *rolledTemplate, keep int, dryRun bool, vp *VersionPrune) ([]string, error) {
+func (rr *releaseRun) pruneTemplate(ctx context.Context, rt *rolledTemplate, keep int, dryRun bool, vp *VersionPrune) ([]string, error) {
 	if rt.clients.cleanup == nil {
 		return nil, fmt.Errorf("no EC2 client for pruning")
 	}
 	// Groups first: a version created after this read is newer than any
 	// listed below, so it is never a candidate.
-	view, err := vs.get(ctx, rt.clients)
+	view, err := rr.view(ctx, rt.clients)
 	if err != nil {
 		return nil, err
 	}

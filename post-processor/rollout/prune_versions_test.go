@@ -146,11 +146,15 @@ func TestPruneVersionsOnlyAfterSuccess(t *testing.T) {
 	f := newReleaseFake().deploys()
 	versionsUpTo(f, 10)
 	f.script = []astypes.InstanceRefreshStatus{"InProgress", "RollbackSuccessful"}
-	if _, err := pruneBuild(t, f, map[string]interface{}{"prune_versions": map[string]interface{}{"keep": 1}}); err == nil {
+	art, err := pruneBuild(t, f, map[string]interface{}{"prune_versions": map[string]interface{}{"keep": 1}})
+	if err == nil {
 		t.Fatal("PostProcess succeeded on a rolled-back refresh")
 	}
 	if n := f.count("DeleteLaunchTemplateVersions") + f.count("DescribeLaunchTemplateVersions(all)"); n != 0 {
 		t.Errorf("pruning ran after a failed roll-out: %v", f.calls)
+	}
+	if s := art.String(); !strings.Contains(s, "Pruning skipped: the roll-out did not succeed everywhere") {
+		t.Errorf("summary does not say pruning was skipped:\n%s", s)
 	}
 }
 

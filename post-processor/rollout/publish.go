@@ -100,6 +100,9 @@ type releaseRun struct {
 	cfg        *Config
 	newClients clientFactory
 	access     accessChecks
+	// regions are the region views read for pruning, shared by both
+	// prunes: what the groups use does not change in between.
+	regions views
 
 	mu         sync.Mutex
 	roleClient map[string]*clients // region + role ARN -> clients, made once
@@ -124,6 +127,18 @@ func (rr *releaseRun) clientsFor(ctx context.Context, region string, role awsaut
 	return c, nil
 }
 
+// ownClients are the clients of region with the post-processor's own
+// credentials: those of a target there without a role of its own, or new
+// ones.
+func (rr *releaseRun) ownClients(ctx context.Context, region string, ros []*rollout) (*clients, error) {
+	for _, ro := range ros {
+		if ro.region == region && ro.account == "" {
+			return ro.clients, nil
+		}
+	}
+	return rr.clientsFor(ctx, region, awsauth.AssumeRoleConfig{})
+}
+
 // afterRollout is what the post-processor does once the roll-out ended:
 // every result of publishing and pruning, and the error that fails the
 // build (only publishing does).
@@ -131,7 +146,9 @@ type afterRollout struct {
 	Releases []Release      `json:"release_parameters,omitempty"`
 	Versions []VersionPrune `json:"prune_versions,omitempty"`
 	Images   []ImagePrune   `json:"prune_images,omitempty"`
-	err      error
+	// pruneSkipped says why pruning, configured, did not run.
+	pruneSkipped string
+	err          error
 }
 
 // lines are the summary's lines about what came after the roll-out.
@@ -149,6 +166,9 @@ func (a *afterRollout) lines() []string {
 	for _, ip := range a.Images {
 		out = append(out, ip.line())
 	}
+	if a.pruneSkipped != "" {
+		out = append(out, "Pruning skipped: "+a.pruneSkipped)
+	}
 	return out
 }
 
@@ -159,24 +179,36 @@ func (rr *releaseRun) after(ctx context.Context, r *roller, ros []*rollout, runE
 	if rr == nil || rr.cfg.DryRun {
 		return a
 	}
+	pruning := rr.cfg.PruneVersions != nil || rr.cfg.PruneImages != nil
 	if ctx.Err() != nil {
 		// Interrupted: the user asked to stop; nothing more is written.
 		for _, rp := range rr.cfg.ReleaseParameters {
 			for _, region := range regionsOf(ros) {
-				a.Releases = append(a.Releases, Release{Name: rp.Name, Region: region, NotWritten: "the build was interrupted"})
+				a.Releases = append(a.Releases, Release{Name: rp.Name, Region: region, ImageID: imageOf(ros, region), NotWritten: "the build was interrupted"})
 			}
+		}
+		if pruning {
+			a.pruneSkipped = "the build was interrupted"
 		}
 		return a
 	}
 	a.Releases, a.err = rr.publish(ctx, r, ros, runErr)
-	if runErr != nil || a.err != nil || !allDeployed(ros) {
-		return a // pruning needs the whole roll-out to have succeeded
+	// Pruning needs the whole roll-out to have succeeded.
+	switch {
+	case !pruning:
+		return a
+	case runErr != nil || !allDeployed(ros):
+		a.pruneSkipped = "the roll-out did not succeed everywhere"
+		return a
+	case a.err != nil:
+		a.pruneSkipped = "a release parameter could not be written"
+		return a
 	}
 	if rr.cfg.PruneVersions != nil {
 		a.Versions = rr.pruneVersions(ctx, r, ros)
 	}
 	if rr.cfg.PruneImages != nil {
-		a.Images = rr.pruneImages(ctx, r, ros, a.Versions)
+		a.Images = rr.pruneImages(ctx, r, ros)
 	}
 	return a
 }
@@ -306,7 +338,7 @@ func (rr *releaseRun) publish(ctx context.Context, r *roller, ros []*rollout, ru
 		}
 	}
 	if len(errs) > 0 {
-		return out, fmt.Errorf("%w\nthe fleet itself is deployed as the summary shows; only the release parameter(s) above still point at the previous AMI: fix the cause and run the build again (it rolls nothing that is up to date), or write them by hand with aws ssm put-parameter --overwrite --data-type %s",
+		return out, fmt.Errorf("%w\nthe fleet itself is deployed as the summary shows; only publishing failed: fix the cause and run the build again (it rolls nothing that is up to date and writes only what is missing), or write the parameter(s) by hand with aws ssm put-parameter --overwrite --type String --data-type %s",
 			errors.Join(errs...), imageDataType)
 	}
 	return out, nil
@@ -335,8 +367,10 @@ func (r *roller) writeParameter(ctx context.Context, api ssmAPI, rp ReleaseParam
 			return err
 		}
 		if rl.PreviousValue == rl.ImageID {
+			// Already there: no new version. Tags that a failed earlier
+			// run did not add are added; tags make no version.
 			rl.Version = cur.Version
-			return nil // already there: no new version
+			return addMissingTags(ctx, api, rp)
 		}
 	}
 	out, err := api.PutParameter(ctx, &ssm.PutParameterInput{
@@ -350,16 +384,51 @@ func (r *roller) writeParameter(ctx context.Context, api ssmAPI, rp ReleaseParam
 		return fmt.Errorf("writing SSM parameter: %w", err)
 	}
 	rl.Written, rl.Version = true, out.Version
-	if len(rp.Tags) > 0 {
-		in := &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(rp.Name)}
-		for _, k := range slices.Sorted(maps.Keys(rp.Tags)) {
-			in.Tags = append(in.Tags, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(rp.Tags[k])})
-		}
-		if _, err := api.AddTagsToResource(ctx, in); err != nil {
-			return fmt.Errorf("tagging SSM parameter (version %d holds %s): %w", rl.Version, rl.ImageID, err)
+	if err := r.confirmParameter(ctx, api, rp.Name, rl); err != nil {
+		return err
+	}
+	if err := addTags(ctx, api, rp.Name, rp.Tags); err != nil {
+		return fmt.Errorf("version %d holds %s, but %w", rl.Version, rl.ImageID, err)
+	}
+	return nil
+}
+
+// addTags puts tags on the parameter name; none is no call.
+func addTags(ctx context.Context, api ssmAPI, name string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	in := &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name)}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	if _, err := api.AddTagsToResource(ctx, in); err != nil {
+		return fmt.Errorf("tagging SSM parameter: %w", err)
+	}
+	return nil
+}
+
+// addMissingTags adds those of rp's tags the parameter lacks or has with
+// another value.
+func addMissingTags(ctx context.Context, api ssmAPI, rp ReleaseParameter) error {
+	if len(rp.Tags) == 0 {
+		return nil
+	}
+	out, err := api.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(rp.Name)})
+	if err != nil {
+		return fmt.Errorf("reading the tags of SSM parameter: %w", err)
+	}
+	have := map[string]string{}
+	for _, t := range out.TagList {
+		have[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	missing := map[string]string{}
+	for k, v := range rp.Tags {
+		if got, ok := have[k]; !ok || got != v {
+			missing[k] = v
 		}
 	}
-	return r.confirmParameter(ctx, api, rp.Name, rl)
+	return addTags(ctx, api, rp.Name, missing)
 }
 
 // confirmParameter waits until the parameter holds rl's value at rl's

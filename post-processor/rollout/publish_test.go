@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -9,6 +10,8 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 )
 
 func releaseConfig(extra map[string]interface{}) map[string]interface{} {
@@ -285,5 +288,71 @@ func TestReleaseParameterValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), block+".keep") {
 			t.Errorf("%s keep = 0: err = %v", block, err)
 		}
+	}
+}
+
+// TestPublishPerAccount: without a role of its own, a parameter is written
+// with the credentials of each account that has targets in the region;
+// with one, once with it.
+func TestPublishPerAccount(t *testing.T) {
+	role := "arn:aws:iam::111122223333:role/deploy"
+	targets := []map[string]interface{}{
+		{"auto_scaling_group": "web"},
+		{"auto_scaling_group": "web", "assume_role": map[string]interface{}{"role_arn": role}},
+	}
+	cases := []struct {
+		name     string
+		rp       map[string]interface{}
+		accounts []string
+	}{
+		{"targets' credentials", map[string]interface{}{"name": "/app/ami"}, []string{"", "111122223333"}},
+		{"own role", map[string]interface{}{"name": "/app/ami", "assume_role": map[string]interface{}{"role_arn": "arn:aws:iam::444455556666:role/release"}}, []string{"444455556666"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newReleaseFake().deploys()
+			var roles []string
+			p := newReleasePP(t, map[string]*releaseFake{"us-east-1": f}, map[string]interface{}{"target": targets, "release_parameter": []map[string]interface{}{c.rp}})
+			inner := p.newClients
+			p.newClients = func(ctx context.Context, region string, r awsauth.AssumeRoleConfig) (*clients, error) {
+				roles = append(roles, r.RoleARN)
+				return inner(ctx, region, r)
+			}
+			art, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+			if err != nil {
+				t.Fatalf("PostProcess: %v", err)
+			}
+			var accounts []string
+			for _, rl := range art.(*Artifact).after.Releases {
+				accounts = append(accounts, rl.Account)
+			}
+			if !reflect.DeepEqual(accounts, c.accounts) {
+				t.Errorf("written in accounts %q, want %q (clients made for roles %q)", accounts, c.accounts, roles)
+			}
+			if got := f.param("/app/ami"); got != "ami-new@1" {
+				t.Errorf("parameter = %s, want ami-new@1: the second account's write finds it there", got)
+			}
+		})
+	}
+}
+
+// TestPublishReRunAddsMissingTags: a parameter that already holds the AMI
+// gets no new version, only the tags it lacks.
+func TestPublishReRunAddsMissingTags(t *testing.T) {
+	f := newReleaseFake().deploys()
+	f.params["/app/ami"] = imageParam("ami-new", 5)
+	f.paramTags["/app/ami"] = map[string]string{"team": "old", "keep": "me"}
+	p := newReleasePP(t, map[string]*releaseFake{"us-east-1": f}, releaseConfig(nil))
+	if _, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err != nil {
+		t.Fatalf("PostProcess: %v", err)
+	}
+	if n := f.count("PutParameter"); n != 0 {
+		t.Errorf("%d PutParameter calls, want none", n)
+	}
+	if got := f.param("/app/ami"); got != "ami-new@5" {
+		t.Errorf("parameter = %s, want ami-new@5", got)
+	}
+	if want := map[string]string{"team": "web", "keep": "me"}; !reflect.DeepEqual(f.paramTags["/app/ami"], want) {
+		t.Errorf("tags %v, want %v", f.paramTags["/app/ami"], want)
 	}
 }

@@ -15,6 +15,9 @@ type ssmAPI interface {
 	// AddTagsToResource tags the parameter: PutParameter refuses Tags
 	// together with Overwrite.
 	AddTagsToResource(context.Context, *ssm.AddTagsToResourceInput, ...func(*ssm.Options)) (*ssm.AddTagsToResourceOutput, error)
+	// ListTagsForResource is read when the parameter already holds the
+	// AMI, to add only tags that are missing.
+	ListTagsForResource(context.Context, *ssm.ListTagsForResourceInput, ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
 }
 
 // cleanupAPI is every EC2 call of prune_versions and prune_images

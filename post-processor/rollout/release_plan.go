@@ -8,8 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-
-	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 )
 
 // plan is what publishing and pruning would do if the roll-out
@@ -122,10 +120,18 @@ func (rr *releaseRun) checkAccess(ctx context.Context, ro *rollout) error {
 	if rr.cfg.PruneVersions != nil && ro.lc == nil && ro.clients.cleanup != nil {
 		for _, tu := range ro.templates() {
 			err := rr.access.once(ro.region+"\x00"+ro.account+"\x00"+tu.templateID, func() error {
-				_, err := ro.clients.cleanup.DeleteLaunchTemplateVersions(ctx, &ec2.DeleteLaunchTemplateVersionsInput{
+				// The request names the default version, which AWS never
+				// deletes, DryRun or not.
+				def, err := ro.clients.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+					LaunchTemplateId: aws.String(tu.templateID), Versions: []string{"$Default"},
+				})
+				if err != nil || len(def.LaunchTemplateVersions) == 0 {
+					return nil // the deletion itself will say what is wrong
+				}
+				_, err = ro.clients.cleanup.DeleteLaunchTemplateVersions(ctx, &ec2.DeleteLaunchTemplateVersionsInput{
 					DryRun:           aws.Bool(true),
 					LaunchTemplateId: aws.String(tu.templateID),
-					Versions:         []string{fmt.Sprint(tu.sourceVersion)},
+					Versions:         []string{fmt.Sprint(aws.ToInt64(def.LaunchTemplateVersions[0].VersionNumber))},
 				})
 				if errorCode(err) == codeUnauthorizedOperation {
 					return fmt.Errorf("prune_versions: the credentials of Auto Scaling group (%s) may not delete versions of launch template %s (ec2:DeleteLaunchTemplateVersions, checked with DryRun): %w; grant it, or remove prune_versions", ro.group, tu.templateID, err)
@@ -139,7 +145,7 @@ func (rr *releaseRun) checkAccess(ctx context.Context, ro *rollout) error {
 	}
 	if rr.cfg.PruneImages != nil {
 		return rr.access.once(ro.region+"\x00images", func() error {
-			own, err := rr.clientsFor(ctx, ro.region, awsauth.AssumeRoleConfig{})
+			own, err := rr.ownClients(ctx, ro.region, []*rollout{ro})
 			if err != nil || own.cleanup == nil {
 				return err
 			}

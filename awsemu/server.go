@@ -149,6 +149,7 @@ func (s *Server) Close() error {
 			_ = s.http.Close() // cut requests still in flight (slow faults)
 		}
 		s.engine.stop()
+		s.ssm.close() // delayed parameter writes (ssm.go)
 		s.transport.CloseIdleConnections()
 		s.moto.stop()
 	})

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -42,9 +43,12 @@ import (
 //     parameter will not be created or updated." So a value that is not an
 //     AMI id, or names no AMI moto has in the region, is answered with
 //     success (the version it would have had) and changes nothing. The
-//     validation is done before the answer: AWS validates asynchronously, so
-//     a client must not take the answer as proof, and must read the
-//     parameter back (GetParameter) to know.
+//     validation is done before the answer unless a delay is set: AWS
+//     validates asynchronously, so a client must not take the answer as
+//     proof, and must read the parameter back (GetParameter) to know.
+//   - SetParameterValidationDelay makes the validation take time, as it
+//     does in AWS: the answer comes at once with the version the write will
+//     have, and GetParameter shows the write only after the delay.
 //   - The errors AWS answers at once still come first: ParameterAlreadyExists
 //     without Overwrite, and tags with Overwrite.
 //   - AWS: "You can't change a parameter to or from either of these data
@@ -67,8 +71,103 @@ const (
 var amiIDPattern = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 
 // ssmParams serializes the emulator's PutParameter checks, so that two
-// writes of one parameter cannot interleave a check and a write.
-type ssmParams struct{ mu sync.Mutex }
+// writes of one parameter cannot interleave a check and a write, and holds
+// the writes whose validation is delayed (SetParameterValidationDelay).
+type ssmParams struct {
+	mu      sync.Mutex
+	delay   time.Duration    // emulated; 0 applies a write before answering
+	pending map[string]int64 // queued writes by region and name
+	queue   []delayedWrite   // in the order they were accepted
+	wake    chan struct{}    // signals the worker that the queue grew
+	ctx     context.Context  // ends the worker at Close
+	stop    context.CancelFunc
+	clock   *clock
+	logf    func(string, ...any)
+	started bool
+}
+
+// delayedWrite is an accepted aws:ec2:image write waiting for its
+// validation to end.
+type delayedWrite struct {
+	key     string
+	due     time.Time
+	body    []byte
+	forward forwardFunc
+}
+
+func pendingKey(region, name string) string {
+	if region == "" {
+		region = "us-east-1"
+	}
+	return region + "\x00" + name
+}
+
+// setDelay sets how long (emulated) an aws:ec2:image write takes to be
+// validated and applied.
+func (p *ssmParams) setDelay(c *clock, logf func(string, ...any), d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay, p.clock, p.logf = d, c, logf
+}
+
+// enqueue queues a valid write; p.mu is held.
+func (p *ssmParams) enqueue(w delayedWrite) {
+	if !p.started {
+		p.started = true
+		p.pending = map[string]int64{}
+		p.wake = make(chan struct{}, 1)
+		p.ctx, p.stop = context.WithCancel(context.Background())
+		go p.work()
+	}
+	p.pending[w.key]++
+	p.queue = append(p.queue, w)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// work applies the queued writes in order, each once its time has come.
+func (p *ssmParams) work() {
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.mu.Unlock()
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-p.wake:
+				continue
+			}
+		}
+		w := p.queue[0]
+		c := p.clock
+		p.mu.Unlock()
+		if !c.SleepUntil(p.ctx, w.due, nil) {
+			return
+		}
+		// Applied under the lock, so that a PutParameter never sees the
+		// write both in moto and still queued.
+		p.mu.Lock()
+		answer, err := w.forward(w.body)
+		p.queue = p.queue[1:]
+		p.pending[w.key]--
+		logf := p.logf
+		p.mu.Unlock()
+		if logf != nil && (err != nil || answer.Status != http.StatusOK) {
+			logf("applying a delayed PutParameter: %v %v", err, answer)
+		}
+	}
+}
+
+// close stops the worker; writes still queued are dropped.
+func (p *ssmParams) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		p.stop()
+	}
+}
 
 // putParameterInput is the part of a PutParameter request the emulator reads.
 type putParameterInput struct {
@@ -114,7 +213,7 @@ func jsonParams(body []byte) url.Values {
 
 // putParameter handles PutParameter: requests of another data type go to
 // moto as they are.
-func (p *ssmParams) putParameter(ctx context.Context, mc *motoClients, q *queryRequest, forward forwardFunc) (*capturedResponse, *apiError) {
+func (p *ssmParams) putParameter(ctx context.Context, mc *motoClients, q *queryRequest, forward, later forwardFunc) (*capturedResponse, *apiError) {
 	var in putParameterInput
 	if err := json.Unmarshal(q.Body, &in); err != nil || in.Name == "" {
 		return forwardAnswer(forward, q.Body) // moto's own checks
@@ -148,18 +247,25 @@ func (p *ssmParams) putParameter(ctx context.Context, mc *motoClients, q *queryR
 		return nil, ssmError("ValidationException", "Data type aws:ec2:image is supported for parameters of type String only, not %s.", typ)
 	}
 	value := aws.ToString(in.Value)
-	if value != "" && (!amiIDPattern.MatchString(value) || imageExists(ctx, mc, value) != nil) {
-		// Accepted, then refused by the asynchronous validation: nothing
-		// changes. The errors AWS answers at once come first.
-		if prev != nil && !in.Overwrite {
+	key := pendingKey(q.Region, in.Name)
+	queued := p.pending[key]
+	valid := value == "" || (amiIDPattern.MatchString(value) && imageExists(ctx, mc, value) == nil)
+	if !valid || (p.delay > 0 && value != "") {
+		// Accepted, and validated later: an invalid value changes nothing,
+		// a valid one is applied once the delay has passed. The errors AWS
+		// answers at once come first.
+		if (prev != nil || queued > 0) && !in.Overwrite {
 			return nil, ssmError("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
 		}
 		if in.Overwrite && len(in.Tags) > 0 {
 			return nil, ssmError("ValidationException", "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.")
 		}
-		version, tier := int64(1), in.Tier
+		version, tier := queued+1, in.Tier
 		if prev != nil && prev.Parameter != nil {
-			version = prev.Parameter.Version + 1
+			version += prev.Parameter.Version
+		}
+		if valid {
+			p.enqueue(delayedWrite{key: key, due: p.clock.Now().Add(p.delay), body: q.Body, forward: later})
 		}
 		if tier == "" {
 			tier = string(ssmtypes.ParameterTierStandard)
@@ -201,10 +307,22 @@ func writeSSMError(w http.ResponseWriter, e *apiError) {
 // servePutParameter answers PutParameter (see putParameter).
 func (s *Server) servePutParameter(w http.ResponseWriter, r *http.Request, q *queryRequest) {
 	mc := s.api.clientsFor(q.Region, q.AccessKey)
-	answer, aerr := s.ssm.putParameter(r.Context(), mc, q, func(body []byte) (*capturedResponse, error) { return s.forward(r, body) })
+	detached := r.Clone(context.Background()) // for a write applied after the answer
+	answer, aerr := s.ssm.putParameter(r.Context(), mc, q,
+		func(body []byte) (*capturedResponse, error) { return s.forward(r, body) },
+		func(body []byte) (*capturedResponse, error) { return s.forward(detached, body) })
 	if aerr != nil {
 		writeSSMError(w, aerr)
 		return
 	}
 	answer.write(w)
+}
+
+// SetParameterValidationDelay makes Systems Manager take d of emulated time
+// to validate and apply each PutParameter of data type aws:ec2:image, as
+// AWS does asynchronously: the answer (with the version the write will
+// have) comes at once, GetParameter shows the write only later. 0, the
+// default, applies a valid write before answering.
+func (s *Server) SetParameterValidationDelay(d time.Duration) {
+	s.ssm.setDelay(s.clock, s.opts.Logf, d)
 }

@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -109,5 +110,64 @@ func TestPutParameterImageValidation(t *testing.T) {
 	}
 	if h := history(t, sc, name); len(h) != 2 {
 		t.Errorf("after refused writes: %d versions, want 2", len(h))
+	}
+}
+
+// AWS: "The aws:ec2:image value is validated asynchronously, and the
+// PutParameter call returns before the validation is complete." With a
+// validation delay, the answer names the version the write will have, and
+// GetParameter shows it only once the delay has passed; writes apply in
+// order, and an invalid one in between changes nothing.
+func TestPutParameterValidationDelay(t *testing.T) {
+	t.Parallel()
+	s := ownServer(t, testSpeed)
+	c := newClients(s.URL(), 0)
+	sc := newSSM(s.URL())
+	ctx := ctxFor(t)
+	name := "/" + uniqueName(t) + "/ami"
+	first, second := c.createImage(t), c.createImage(t)
+	put := func(value string) int64 {
+		t.Helper()
+		out, err := sc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeString, DataType: aws.String(ssmDataTypeImage), Overwrite: aws.Bool(true)})
+		if err != nil {
+			t.Fatalf("PutParameter(%s): %v", value, err)
+		}
+		return out.Version
+	}
+	if v := put(first); v != 1 {
+		t.Fatalf("first write: version %d, want 1", v)
+	}
+	// An hour of validation: nothing shows while it runs.
+	s.SetParameterValidationDelay(time.Hour)
+	if v := put(second); v != 2 {
+		t.Errorf("second write: version %d, want 2", v)
+	}
+	if v := put("ami-0123456789abcdef0"); v != 3 {
+		t.Errorf("an invalid write: version %d, want 3 (what it would have had)", v)
+	}
+	if v := put(first); v != 3 {
+		t.Errorf("third write: version %d, want 3 (the invalid one never counts)", v)
+	}
+	got, err := sc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	if err != nil || aws.ToString(got.Parameter.Value) != first || got.Parameter.Version != 1 {
+		t.Fatalf("GetParameter during validation: %+v, %v; want version 1 still", got.Parameter, err)
+	}
+	// Ten minutes of validation from now on: the writes queued before
+	// apply first, in order, once their hour is over.
+	s.SetParameterValidationDelay(0)
+	s.SetSpeed(testSpeed * 60) // an emulated hour in 0.1 s
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		h := history(t, sc, name)
+		if len(h) == 3 {
+			if h[1] != second || h[2] != first {
+				t.Errorf("history %q, want [%s %s %s]", h, first, second, first)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delayed writes were not applied: history %q", h)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -126,8 +126,8 @@ func (e *env) deployedImage(region, name, value string) (ami, snapshot string) {
 	if _, err := c.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{builder}}); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := c.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{ami}, Tags: []ec2types.Tag{{Key: aws.String(deployedTag), Value: aws.String(value)}}}); err != nil {
-		e.t.Fatal(err)
+	if value != "" {
+		e.tagDeployed(region, ami, value)
 	}
 	out, err := c.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
 	if err != nil || len(out.Images) != 1 {
@@ -144,6 +144,16 @@ func (e *env) deployedImage(region, name, value string) (ami, snapshot string) {
 	return ami, snapshot
 }
 
+// tagDeployed tags an AMI as deployed to value.
+func (e *env) tagDeployed(region, ami, value string) {
+	e.t.Helper()
+	if _, err := e.clients(region).EC2.CreateTags(context.Background(), &ec2.CreateTagsInput{
+		Resources: []string{ami}, Tags: []ec2types.Tag{{Key: aws.String(deployedTag), Value: aws.String(value)}},
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // snapshotExists reports whether a snapshot still exists.
 func (e *env) snapshotExists(region, snapshot string) bool {
 	e.t.Helper()
@@ -155,17 +165,21 @@ func (e *env) snapshotExists(region, snapshot string) bool {
 }
 
 // TestPruneImages: with keep = 1, every older AMI deployed to web's
-// template is a candidate; those still used by another group's launch
-// configuration, a mixed instances override, an instance or an SSM
-// parameter are kept, as is one with deregistration protection and one
-// deployed to something else; the unused one is deregistered and its
-// snapshot deleted.
+// template is a candidate; those still used by web's own older version,
+// another template's version, another group's launch configuration, a
+// mixed instances override, an instance or an SSM parameter are kept, as
+// is one with deregistration protection and one deployed to something
+// else; the unused one is deregistered and its snapshot deleted.
 func TestPruneImages(t *testing.T) {
 	e := newEnv(t)
 	c := e.clients("us-east-1")
 	ctx := context.Background()
-	web := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 1})
+	// web runs an AMI an earlier build deployed: its template's version 1,
+	// the default and the way back, keeps naming it.
+	previous, _ := e.deployedImage("us-east-1", "old-previous", "")
+	web := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 1, ImageID: previous})
 	mine := web.LaunchTemplateID
+	e.tagDeployed("us-east-1", previous, mine)
 
 	byGroup, byGroupSnap := e.deployedImage("us-east-1", "old-legacy", mine)
 	byOverride, _ := e.deployedImage("us-east-1", "old-override", mine)
@@ -174,6 +188,13 @@ func TestPruneImages(t *testing.T) {
 	unused, unusedSnap := e.deployedImage("us-east-1", "old-unused", mine)
 	protected, _ := e.deployedImage("us-east-1", "old-protected", mine)
 	others, othersSnap := e.deployedImage("us-east-1", "old-other-app", "lt-0123456789abcdef0")
+	byTemplate, _ := e.deployedImage("us-east-1", "old-template", mine)
+	if _, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String("spare"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(byTemplate), InstanceType: ec2types.InstanceTypeT3Micro},
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	e.seed("us-east-1", fleet.Spec{Group: "legacy", Desired: 0, LaunchConfiguration: true, ImageID: byGroup})
 	e.seed("us-east-1", fleet.Spec{Group: "mixed", Desired: 0, Overrides: []fleet.Override{{InstanceType: "t3.micro", ImageID: byOverride}, {InstanceType: "t3.small"}}})
@@ -194,7 +215,8 @@ func TestPruneImages(t *testing.T) {
 
 	for what, id := range map[string]string{
 		"the new AMI": ami, "the launch configuration's": byGroup, "the override's": byOverride, "the instance's": byInstance,
-		"the parameter's": byParam, "the protected": protected, "another application's": others, "the stock": web.ImageID,
+		"the parameter's": byParam, "the protected": protected, "another application's": others,
+		"the previous (web's version 1)": previous, "another template's": byTemplate,
 	} {
 		if !e.imageExists("us-east-1", id) {
 			t.Errorf("%s AMI %s was deregistered", what, id)

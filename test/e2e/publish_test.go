@@ -152,14 +152,18 @@ func TestReleaseParameterNotWrittenOnFailure(t *testing.T) {
 }
 
 // TestReleaseParameterWrittenOnce: a successful roll-out writes the new
-// AMI once, as a new version of the existing parameter, tagged; the same
-// roll-out run again on the same artifact finds the parameter up to date
-// and writes no second version.
+// AMI once, as a new version of the existing parameter, tagged, and waits
+// until the write shows; the same roll-out run again on the same artifact
+// finds the parameter up to date and writes no second version.
 func TestReleaseParameterWrittenOnce(t *testing.T) {
 	e := newEnv(t)
 	seeded := e.seed("us-east-1", fleet.Spec{Group: "web", Desired: 2})
 	e.putParam("us-east-1", releaseParam, seeded.ImageID)
 	e.emu.ResetCalls() // the seeding's calls
+	// SSM validates an aws:ec2:image write asynchronously: the write shows
+	// two minutes after its answer, so the re-run only finds the parameter
+	// up to date if the first run waited for its write to show.
+	e.emu.SetParameterValidationDelay(2 * time.Minute)
 
 	res := e.packerBuild(e.chained(e.write(build{Targets: []target{{Group: "web"}}, Extra: releaseBlock(releaseParam)})))
 	if res.ExitCode != 0 {

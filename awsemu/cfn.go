@@ -58,20 +58,20 @@ type cfnStack struct {
 	Tags                                 [][2]string
 	DisableRollback                      bool
 	Resources                            map[string]*cfnResource
-	Events                               []*cfnEvent          // oldest first
-	Tokens                               map[string]cfnToken  // ClientRequestToken -> the request it answered
-	op                                   *cfnOperation        // the operation in progress, nil if none
+	Events                               []*cfnEvent         // oldest first
+	Tokens                               map[string]cfnToken // ClientRequestToken -> the request it answered
+	op                                   *cfnOperation       // the operation in progress, nil if none
 	Outputs                              map[string]string
 }
 
 // cfnResource is a resource of a stack: what was last made of it.
 type cfnResource struct {
-	LogicalID, Type     string
-	PhysicalID          string
-	Status, Reason      string
-	Updated             time.Time
-	Props               map[string]any    // resolved properties
-	Attrs               map[string]string // Fn::GetAtt values
+	LogicalID, Type string
+	PhysicalID      string
+	Status, Reason  string
+	Updated         time.Time
+	Props           map[string]any    // resolved properties
+	Attrs           map[string]string // Fn::GetAtt values
 	// Extra keeps what the emulator needs to undo: for a group, the
 	// instances an update launched.
 	Extra map[string]string
@@ -92,8 +92,8 @@ func (r *cfnResource) clone() *cfnResource {
 
 type cfnEvent struct {
 	ID, LogicalID, PhysicalID, Type, Status, Reason, Token string
-	Time                                                  time.Time
-	Properties                                            string
+	Time                                                   time.Time
+	Properties                                             string
 }
 
 type cfnToken struct{ Action, Fingerprint string }

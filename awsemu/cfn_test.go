@@ -672,7 +672,7 @@ func TestStackTemplateSubset(t *testing.T) {
 		"unsupported property": `{"Resources":{"ASG":{"Type":"AWS::AutoScaling::AutoScalingGroup","Properties":{"MinSize":1,"MaxSize":1,"LaunchConfigurationName":"x","MixedInstancesPolicy":{}}}}}`,
 		"mixed types":          `{"Resources":{"B":{"Type":"AWS::S3::Bucket"},"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":"ami-1","InstanceType":"t3.micro"}}}}`,
 		"Fn::If":               `{"Resources":{"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":{"Fn::If":["c","a","b"]},"InstanceType":"t3.micro"}}}}`,
-		"two policies": stackTemplate(t, false, 1, map[string]any{"AutoScalingRollingUpdate": map[string]any{}, "AutoScalingInstanceRefresh": map[string]any{}}),
+		"two policies":         stackTemplate(t, false, 1, map[string]any{"AutoScalingRollingUpdate": map[string]any{}, "AutoScalingInstanceRefresh": map[string]any{}}),
 	}
 	for what, body := range bad {
 		_, err := c.cfn.CreateStack(ctxFor(t), &cloudformation.CreateStackInput{StackName: aws.String(uniqueName(t)), TemplateBody: aws.String(body),

@@ -501,7 +501,7 @@ func groupTagsIn(st *cfnStack, id, group string, props map[string]any) []asgtype
 		m, _ := t.(map[string]any)
 		tags = append(tags, asgtypes.Tag{Key: aws.String(scalarString(m["Key"])), Value: aws.String(scalarString(m["Value"])),
 			PropagateAtLaunch: aws.Bool(strings.EqualFold(scalarString(m["PropagateAtLaunch"]), "true")),
-			ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group")})
+			ResourceId:        aws.String(group), ResourceType: aws.String("auto-scaling-group")})
 	}
 	return tags
 }

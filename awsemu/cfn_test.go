@@ -700,3 +700,125 @@ func TestStackTemplateSubset(t *testing.T) {
 		t.Errorf("DescribeStacks lists %v, want both %s and %s", seen, motoStack, ours)
 	}
 }
+
+// Under AutoScalingInstanceRefresh a refresh whose new instances fail their
+// health checks fails (no AutoRollback), which fails the update; the
+// stack's rollback then puts the instances back on the old AMI.
+func TestStackInstanceRefreshFailureRollsBackTheStack(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{
+		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 100, "MaxHealthyPercentage": 150, "InstanceWarmup": 30}},
+	}))
+	group := c.physicalID(t, name, "ASG")
+	c.updateAMI(t, name, badAMI, "")
+	c.waitStack(t, name, "UPDATE_ROLLBACK_COMPLETE")
+	c.instanceAMIs(t, group, 2, oldAMI)
+	if v := aws.ToString(c.group(t, group).LaunchTemplate.Version); v != "1" {
+		t.Errorf("group on version %s after the rollback, want 1", v)
+	}
+	out, err := c.asg.DescribeInstanceRefreshes(ctxFor(t), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group)})
+	if err != nil || len(out.InstanceRefreshes) != 1 || out.InstanceRefreshes[0].Status != "Failed" {
+		t.Fatalf("DescribeInstanceRefreshes: %v %+v, want one Failed refresh", err, out)
+	}
+	id := aws.ToString(out.InstanceRefreshes[0].InstanceRefreshId)
+	failed := false
+	for _, e := range c.events(t, name) {
+		if aws.ToString(e.LogicalResourceId) == "ASG" && e.ResourceStatus == "UPDATE_FAILED" {
+			failed = strings.Contains(aws.ToString(e.ResourceStatusReason), id) && strings.Contains(aws.ToString(e.ResourceStatusReason), "health checks")
+		}
+	}
+	if !failed {
+		t.Errorf("no UPDATE_FAILED event of ASG names refresh %s and the health checks; events:\n%s", id, c.eventLog(t, name))
+	}
+}
+
+// A cancel during an instance refresh cancels the refresh and rolls the
+// stack back.
+func TestStackCancelDuringInstanceRefresh(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{
+		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 50, "InstanceWarmup": 1800}},
+	}))
+	group := c.physicalID(t, name, "ASG")
+	c.updateAMI(t, name, newAMI, "")
+	// Cancel once the refresh runs: its 30-minute warm-up lasts three real
+	// seconds at the test speed.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := c.asg.DescribeInstanceRefreshes(ctxFor(t), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group)})
+		if err != nil {
+			t.Fatalf("DescribeInstanceRefreshes: %v", err)
+		}
+		if len(out.InstanceRefreshes) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the update started no instance refresh; events:\n%s", c.eventLog(t, name))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.cfn.CancelUpdateStack(ctxFor(t), &cloudformation.CancelUpdateStackInput{StackName: aws.String(name)}); err != nil {
+		t.Fatalf("CancelUpdateStack: %v", err)
+	}
+	c.waitStack(t, name, "UPDATE_ROLLBACK_COMPLETE")
+	c.instanceAMIs(t, group, 2, oldAMI)
+	out, err := c.asg.DescribeInstanceRefreshes(ctxFor(t), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group)})
+	if err != nil || len(out.InstanceRefreshes) != 1 || out.InstanceRefreshes[0].Status != "Cancelled" {
+		t.Errorf("DescribeInstanceRefreshes: %v %+v, want one Cancelled refresh", err, out)
+	}
+}
+
+// DeleteStack deletes what the stack created; a stack whose creation fails
+// rolls back to ROLLBACK_COMPLETE, deleting what it had created, and cannot
+// be updated.
+func TestStackDeleteAndFailedCreate(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	name := c.createStack(t, stackTemplate(t, false, 1, nil))
+	id := aws.ToString(c.stack(t, name).StackId)
+	group, lt := c.physicalID(t, name, "ASG"), c.physicalID(t, name, "LT")
+	if _, err := c.cfn.DeleteStack(ctxFor(t), &cloudformation.DeleteStackInput{StackName: aws.String(name)}); err != nil {
+		t.Fatalf("DeleteStack: %v", err)
+	}
+	c.waitStack(t, id, "DELETE_COMPLETE")
+	if out, err := c.asg.DescribeAutoScalingGroups(ctxFor(t), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}}); err != nil || len(out.AutoScalingGroups) != 0 {
+		t.Errorf("group %s survived the stack: %v", group, err)
+	}
+	if out, err := c.ec2.DescribeLaunchTemplates(ctxFor(t), &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{lt}}); err == nil && len(out.LaunchTemplates) > 0 {
+		t.Errorf("launch template %s survived the stack", lt)
+	}
+	if _, err := c.cfn.DescribeStacks(ctxFor(t), &cloudformation.DescribeStacksInput{StackName: aws.String(name)}); apiCode(err) != "ValidationError" {
+		t.Errorf("DescribeStacks by the name of a deleted stack: got %v, want ValidationError", err)
+	}
+
+	// A group on a launch configuration that does not exist fails to create.
+	body := `{"Resources":{
+		"LT":{"Type":"AWS::EC2::LaunchTemplate","Properties":{"LaunchTemplateData":{"ImageId":"` + oldAMI + `"}}},
+		"ASG":{"Type":"AWS::AutoScaling::AutoScalingGroup","DependsOn":"LT","Properties":{"MinSize":1,"MaxSize":1,"LaunchConfigurationName":"no-such-configuration","AvailabilityZones":["us-east-1a"]}}}}`
+	failing := uniqueName(t)
+	if _, err := c.cfn.CreateStack(ctxFor(t), &cloudformation.CreateStackInput{StackName: aws.String(failing), TemplateBody: aws.String(body)}); err != nil {
+		t.Fatalf("CreateStack: %v", err)
+	}
+	c.waitStack(t, failing, "ROLLBACK_COMPLETE")
+	if out, err := c.ec2.DescribeLaunchTemplates(ctxFor(t), &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{c.physicalID(t, failing, "LT")}}); err == nil && len(out.LaunchTemplates) > 0 {
+		t.Errorf("the rollback of the creation left the launch template")
+	}
+	var reason string
+	for _, e := range c.events(t, failing) {
+		if aws.ToString(e.LogicalResourceId) == "ASG" && e.ResourceStatus == "CREATE_FAILED" {
+			reason = aws.ToString(e.ResourceStatusReason)
+		}
+	}
+	if !strings.Contains(reason, "no-such-configuration") {
+		t.Errorf("CREATE_FAILED reason %q does not name the missing launch configuration", reason)
+	}
+	_, err := c.cfn.UpdateStack(ctxFor(t), &cloudformation.UpdateStackInput{StackName: aws.String(failing), TemplateBody: aws.String(body)})
+	if apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "ROLLBACK_COMPLETE") {
+		t.Errorf("UpdateStack of a ROLLBACK_COMPLETE stack: got %v", err)
+	}
+}

@@ -519,6 +519,9 @@ func (c *cfnStacks) createGroup(ctx context.Context, st *cfnStack, id, name stri
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkLaunch(ctx, st, up.LaunchTemplate, up.LaunchConfigurationName); err != nil {
+		return nil, err
+	}
 	in := &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name), MinSize: up.MinSize, MaxSize: up.MaxSize, DesiredCapacity: up.DesiredCapacity,
 		LaunchTemplate: up.LaunchTemplate, LaunchConfigurationName: up.LaunchConfigurationName, VPCZoneIdentifier: up.VPCZoneIdentifier,
@@ -551,6 +554,9 @@ func (c *cfnStacks) updateGroupConfig(ctx context.Context, st *cfnStack, id, nam
 		return err
 	}
 	mc := c.mcFor(st)
+	if err := c.checkLaunch(ctx, st, in.LaunchTemplate, in.LaunchConfigurationName); err != nil {
+		return err
+	}
 	if _, err := mc.asg.UpdateAutoScalingGroup(ctx, in); err != nil {
 		return fmt.Errorf("updating Auto Scaling group %s: %w", name, err)
 	}
@@ -574,6 +580,27 @@ func (c *cfnStacks) updateGroupConfig(ctx context.Context, st *cfnStack, id, nam
 		}
 		if _, err := mc.asg.CreateOrUpdateTags(ctx, &autoscaling.CreateOrUpdateTagsInput{Tags: want}); err != nil {
 			return fmt.Errorf("tagging %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkLaunch checks that the launch template version or launch
+// configuration a group is to use exists, answering as Auto Scaling does
+// (moto fails a missing launch configuration with an internal error).
+func (c *cfnStacks) checkLaunch(ctx context.Context, st *cfnStack, lt *asgtypes.LaunchTemplateSpecification, lc *string) error {
+	mc := c.mcFor(st)
+	if lt != nil {
+		_, err := mc.resolveTemplate(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version))
+		return err
+	}
+	if name := aws.ToString(lc); name != "" {
+		out, err := mc.asg.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{name}})
+		if err != nil {
+			return err
+		}
+		if len(out.LaunchConfigurations) == 0 {
+			return validationError("Launch configuration name not found - Launch configuration %s not found", name)
 		}
 	}
 	return nil

@@ -43,8 +43,10 @@ const (
 	cfnReplacingUpdateStabilize = 30 * time.Second
 )
 
-// updatableStatuses are the stack statuses UpdateStack accepts.
-var updatableStatuses = map[string]bool{stCreateComplete: true, stUpdateComplete: true, stUpdateRollbackComplete: true}
+// updatableStatuses are the stack statuses UpdateStack accepts. A stack in
+// UPDATE_ROLLBACK_FAILED needs ContinueUpdateRollback, which the emulator
+// does not implement; one in ROLLBACK_COMPLETE can only be deleted.
+var updatableStatuses = map[string]bool{stCreateComplete: true, stUpdateComplete: true, stUpdateRollbackComplete: true, stUpdateFailed: true}
 
 // cfnStack is one stack the emulator owns. Guarded by cfnStacks.mu.
 type cfnStack struct {

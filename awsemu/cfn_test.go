@@ -528,13 +528,37 @@ func TestStackCancelUpdateRollsBack(t *testing.T) {
 	}))
 	group := c.physicalID(t, name, "ASG")
 	c.updateAMI(t, name, newAMI, "")
-	// Three batches of ten emulated minutes each: three real seconds at
-	// the test speed, far longer than the cancel takes to arrive.
+	// Cancel once the first batch is done: each batch pauses ten emulated
+	// minutes, a real second at the test speed, far longer than the cancel
+	// takes to arrive; the batch in flight finishes, then the stack rolls
+	// back and replaces the new instances.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(c.eventLog(t, name), "(Progress 33%)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch finished; events:\n%s", c.eventLog(t, name))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := c.cfn.CancelUpdateStack(ctxFor(t), &cloudformation.CancelUpdateStackInput{StackName: aws.String(name)}); err != nil {
 		t.Fatalf("CancelUpdateStack: %v", err)
 	}
 	c.waitStack(t, name, "UPDATE_ROLLBACK_COMPLETE")
 	c.instanceAMIs(t, group, 3, oldAMI)
+	var cancelled, reason string
+	for _, e := range c.events(t, name) {
+		if aws.ToString(e.LogicalResourceId) == "ASG" && e.ResourceStatus == "UPDATE_FAILED" {
+			cancelled = aws.ToString(e.ResourceStatusReason)
+		}
+		if e.ResourceStatus == "UPDATE_ROLLBACK_IN_PROGRESS" {
+			reason = aws.ToString(e.ResourceStatusReason)
+		}
+	}
+	if cancelled != "Resource update cancelled" || reason != "User Initiated" {
+		t.Errorf("events: ASG UPDATE_FAILED %q, stack UPDATE_ROLLBACK_IN_PROGRESS %q; want Resource update cancelled and User Initiated", cancelled, reason)
+	}
+	if _, launches := c.minInService(t, group, 3); launches < 4 {
+		t.Errorf("%d launches: want the update's two or more and the rollback's as many", launches)
+	}
 	_, err := c.cfn.CancelUpdateStack(ctxFor(t), &cloudformation.CancelUpdateStackInput{StackName: aws.String(name)})
 	if apiCode(err) != "ValidationError" {
 		t.Errorf("CancelUpdateStack on a stack not updating: got %v, want ValidationError", err)
@@ -668,7 +692,8 @@ func TestStackTemplateSubset(t *testing.T) {
 	s := sharedServer(t)
 	c := newCFNClients(s.URL())
 	bad := map[string]string{
-		"YAML":                 "Resources:\n  LT:\n    Type: AWS::EC2::LaunchTemplate\n",
+		"no LaunchTemplateData": "Resources:\n  LT:\n    Type: AWS::EC2::LaunchTemplate\n",
+		"unknown YAML tag":      "Resources:\n  LT:\n    Type: AWS::EC2::LaunchTemplate\n    Properties:\n      LaunchTemplateData: !Nope x\n",
 		"unsupported property": `{"Resources":{"ASG":{"Type":"AWS::AutoScaling::AutoScalingGroup","Properties":{"MinSize":1,"MaxSize":1,"LaunchConfigurationName":"x","MixedInstancesPolicy":{}}}}}`,
 		"mixed types":          `{"Resources":{"B":{"Type":"AWS::S3::Bucket"},"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":"ami-1","InstanceType":"t3.micro"}}}}`,
 		"Fn::If":               `{"Resources":{"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":{"Fn::If":["c","a","b"]},"InstanceType":"t3.micro"}}}}`,
@@ -820,5 +845,57 @@ func TestStackDeleteAndFailedCreate(t *testing.T) {
 	_, err := c.cfn.UpdateStack(ctxFor(t), &cloudformation.UpdateStackInput{StackName: aws.String(failing), TemplateBody: aws.String(body)})
 	if apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "ROLLBACK_COMPLETE") {
 		t.Errorf("UpdateStack of a ROLLBACK_COMPLETE stack: got %v", err)
+	}
+}
+
+// YAML templates, with the short forms of the functions, work as JSON ones
+// do; GetTemplate answers the body as given.
+func TestStackYAMLTemplate(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	body := `AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ImageId:
+    Type: AWS::EC2::Image::Id
+  Subnets:
+    Type: List<AWS::EC2::Subnet::Id>
+Resources:
+  LT:
+    Type: AWS::EC2::LaunchTemplate
+    Properties:
+      LaunchTemplateData:
+        ImageId: !Ref ImageId
+        InstanceType: t3.micro
+  ASG:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    UpdatePolicy:
+      AutoScalingRollingUpdate:
+        MaxBatchSize: 1
+        MinInstancesInService: 1
+    Properties:
+      MinSize: 1
+      MaxSize: 3
+      DesiredCapacity: 2
+      VPCZoneIdentifier: !Ref Subnets
+      LaunchTemplate:
+        LaunchTemplateId: !Ref LT
+        Version: !GetAtt LT.LatestVersionNumber
+      Tags:
+        - Key: Name
+          Value: !Sub "${AWS::StackName}-web"
+          PropagateAtLaunch: true
+`
+	name := c.createStack(t, body)
+	group := c.physicalID(t, name, "ASG")
+	if got := groupTagMap(c, t, group)["Name"]; got != name+"-web" {
+		t.Errorf("tag Name = %q, want %q (Fn::Sub of AWS::StackName)", got, name+"-web")
+	}
+	c.updateAMI(t, name, newAMI, "")
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+	c.instanceAMIs(t, group, 2, newAMI)
+	out, err := c.cfn.GetTemplate(ctxFor(t), &cloudformation.GetTemplateInput{StackName: aws.String(name)})
+	if err != nil || aws.ToString(out.TemplateBody) != body {
+		t.Errorf("GetTemplate: %v; body changed: %q", err, aws.ToString(out.TemplateBody))
 	}
 }

@@ -81,23 +81,25 @@ func templateError(format string, args ...any) *apiError {
 // the emulator's resource types: such a stack is left to moto.
 var errNotOwned = &apiError{Code: "NotOwned"}
 
-// parseTemplate parses and checks a template body. JSON only: moto reads
-// YAML as well, but the short forms (!Ref, !GetAtt) need a YAML library the
-// project does not depend on, so a YAML body is refused with a clear error
-// (a later change can add it; see doc.go).
+// parseTemplate parses and checks a template body, JSON or YAML (the
+// short forms of the functions included; see cfnyaml.go).
 func parseTemplate(body string) (*cfnTemplate, *apiError) {
 	trimmed := strings.TrimSpace(body)
 	if trimmed == "" {
 		return nil, validationError("Template body must not be empty.")
 	}
-	dec := json.NewDecoder(strings.NewReader(trimmed))
-	dec.UseNumber()
 	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
-		if !strings.HasPrefix(trimmed, "{") {
-			return nil, templateError("awsemu reads JSON templates only; this body is not JSON (YAML templates are not supported by the emulator): %v", err)
+	if strings.HasPrefix(trimmed, "{") {
+		dec := json.NewDecoder(strings.NewReader(trimmed))
+		dec.UseNumber()
+		if err := dec.Decode(&raw); err != nil {
+			return nil, templateError("JSON not well-formed: %v", err)
 		}
-		return nil, templateError("JSON not well-formed: %v", err)
+	} else {
+		var err error
+		if raw, err = parseYAMLTemplate(trimmed); err != nil {
+			return nil, templateError("YAML not well-formed: %v", err)
+		}
 	}
 	canon, _ := json.Marshal(raw) // map keys are sorted by encoding/json
 	t := &cfnTemplate{Params: map[string]*cfnParamDecl{}, Resources: map[string]*cfnResDecl{}, Outputs: map[string]cfnOutputDecl{}, canonical: string(canon)}

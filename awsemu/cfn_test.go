@@ -694,10 +694,10 @@ func TestStackTemplateSubset(t *testing.T) {
 	bad := map[string]string{
 		"no LaunchTemplateData": "Resources:\n  LT:\n    Type: AWS::EC2::LaunchTemplate\n",
 		"unknown YAML tag":      "Resources:\n  LT:\n    Type: AWS::EC2::LaunchTemplate\n    Properties:\n      LaunchTemplateData: !Nope x\n",
-		"unsupported property": `{"Resources":{"ASG":{"Type":"AWS::AutoScaling::AutoScalingGroup","Properties":{"MinSize":1,"MaxSize":1,"LaunchConfigurationName":"x","MixedInstancesPolicy":{}}}}}`,
-		"mixed types":          `{"Resources":{"B":{"Type":"AWS::S3::Bucket"},"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":"ami-1","InstanceType":"t3.micro"}}}}`,
-		"Fn::If":               `{"Resources":{"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":{"Fn::If":["c","a","b"]},"InstanceType":"t3.micro"}}}}`,
-		"two policies":         stackTemplate(t, false, 1, map[string]any{"AutoScalingRollingUpdate": map[string]any{}, "AutoScalingInstanceRefresh": map[string]any{}}),
+		"unsupported property":  `{"Resources":{"ASG":{"Type":"AWS::AutoScaling::AutoScalingGroup","Properties":{"MinSize":1,"MaxSize":1,"LaunchConfigurationName":"x","MixedInstancesPolicy":{}}}}}`,
+		"mixed types":           `{"Resources":{"B":{"Type":"AWS::S3::Bucket"},"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":"ami-1","InstanceType":"t3.micro"}}}}`,
+		"Fn::If":                `{"Resources":{"LC":{"Type":"AWS::AutoScaling::LaunchConfiguration","Properties":{"ImageId":{"Fn::If":["c","a","b"]},"InstanceType":"t3.micro"}}}}`,
+		"two policies":          stackTemplate(t, false, 1, map[string]any{"AutoScalingRollingUpdate": map[string]any{}, "AutoScalingInstanceRefresh": map[string]any{}}),
 	}
 	for what, body := range bad {
 		_, err := c.cfn.CreateStack(ctxFor(t), &cloudformation.CreateStackInput{StackName: aws.String(uniqueName(t)), TemplateBody: aws.String(body),

@@ -843,8 +843,9 @@ func writeCFNError(w http.ResponseWriter, e *apiError) {
 	writeXML(w, e.Status, reqID, resp)
 }
 
-// Stack returns the status and reason of a stack the emulator carries out,
-// for tests; ok is false when it has no such stack.
+// StackStatus returns the status and reason of a stack the emulator
+// carries out (by name or id, in any account), for Go tests that would
+// rather not poll DescribeStacks; ok is false when it has no such stack.
 func (s *Server) StackStatus(region, nameOrID string) (status, reason string, ok bool) {
 	c := s.cfn
 	c.mu.Lock()

@@ -266,6 +266,9 @@ func (c *cfnStacks) runUpdate(st *cfnStack, op *cfnOperation, plan *cfnUpdatePla
 	}
 	if err == nil {
 		c.event(st, op, nil, stUpdateCompleteCleanup, "")
+		if !c.step(cfnStepDelay) {
+			return
+		}
 		for _, f := range plan.cleanup {
 			if err := f(ctx); err != nil {
 				c.s.logf("stack %s: cleanup: %v", st.Name, err)
@@ -299,6 +302,9 @@ func (c *cfnStacks) runUpdate(st *cfnStack, op *cfnOperation, plan *cfnUpdatePla
 		return
 	}
 	c.event(st, op, nil, stUpdateRollbackCleanup, "")
+	if !c.step(cfnStepDelay) {
+		return
+	}
 	for _, ch := range plan.done {
 		if ch.Created && ch.New != nil {
 			c.event(st, op, ch.New, stDeleteInProgress, "")
@@ -489,7 +495,7 @@ func (c *cfnStacks) updateGroup(ctx context.Context, st *cfnStack, op *cfnOperat
 		return nr, c.refreshUpdate(ctx, st, op, old, props, pol, ch)
 	case "rolling":
 		if maxSize, err := propInt32(props, "MaxSize"); err == nil && maxSize != nil && pol.MinInService >= int(*maxSize) {
-			return nil, fmt.Errorf("MinInstancesInService (%d) must be less than the autoscaling group's MaxSize (%d)", pol.MinInService, *maxSize)
+			return nil, fmt.Errorf("MinInstancesInService must be less than the autoscaling group's MaxSize")
 		}
 		// Capacity a failed batch takes away comes back on the group's
 		// previous configuration, which the rollback keeps.

@@ -96,6 +96,7 @@ type updatePolicy struct {
 func parseUpdatePolicy(m map[string]any) (updatePolicy, error) {
 	p := updatePolicy{MaxBatchSize: 1, MinSuccessPercent: 100}
 	n := 0
+	waitOnSignals := false
 	for k, v := range m {
 		body, _ := v.(map[string]any)
 		switch k {
@@ -124,13 +125,22 @@ func parseUpdatePolicy(m map[string]any) (updatePolicy, error) {
 						return p, fmt.Errorf("PauseTime %q must be an ISO 8601 duration of at most PT1H", s)
 					}
 					p.PauseTime, p.pauseSeconds = s, secs
-				case "WaitOnResourceSignals", "SuspendProcesses":
+				case "WaitOnResourceSignals":
+					waitOnSignals = strings.EqualFold(s, "true")
+				case "SuspendProcesses":
 					// Accepted; see doc.go: the emulator has no cfn-signal and
 					// takes each new instance's health check as its signal,
 					// and it does not suspend processes.
 				default:
 					return p, fmt.Errorf("unknown AutoScalingRollingUpdate property %s", pk)
 				}
+			}
+			if waitOnSignals && p.PauseTime == "" {
+				// PauseTime defaults to five minutes with signals, else 0
+				// (AWS CDK RollingUpdateOptions, which states CloudFormation's
+				// defaults: "Duration.minutes(5) if the waitOnResourceSignals
+				// property is true, otherwise 0").
+				p.PauseTime, p.pauseSeconds = "PT5M", 300
 			}
 		case "AutoScalingReplacingUpdate":
 			if strings.EqualFold(scalarString(body["WillReplace"]), "true") {

@@ -339,20 +339,25 @@ func evalParams(t *cfnTemplate, values map[string]string) map[string]any {
 }
 
 // requiredCapabilities returns the capabilities a template needs, as AWS
-// documents them for CreateStack and UpdateStack: "The following IAM
-// resources require you to specify either the CAPABILITY_IAM or
-// CAPABILITY_NAMED_IAM capability" (AWS::IAM::* resources), and
-// CAPABILITY_AUTO_EXPAND for macros. The emulator's resource types are
-// neither, so none is ever required; the check is kept for the day a type
-// is added.
+// documents them for CreateStack and UpdateStack (see cfniam.go):
+// CAPABILITY_NAMED_IAM for IAM resources with custom names, else
+// CAPABILITY_IAM for any IAM resource.
 func requiredCapabilities(t *cfnTemplate) []string {
-	var need []string
+	need := ""
 	for _, id := range t.Order {
-		if strings.HasPrefix(t.Resources[id].Type, "AWS::IAM::") {
-			return append(need, "CAPABILITY_IAM")
+		switch iamCapability(t.Resources[id]) {
+		case "CAPABILITY_NAMED_IAM":
+			need = "CAPABILITY_NAMED_IAM"
+		case "CAPABILITY_IAM":
+			if need == "" {
+				need = "CAPABILITY_IAM"
+			}
 		}
 	}
-	return need
+	if need == "" {
+		return nil
+	}
+	return []string{need}
 }
 
 func checkCapabilities(t *cfnTemplate, given []string) *apiError {
@@ -366,6 +371,7 @@ func checkCapabilities(t *cfnTemplate, given []string) *apiError {
 	for _, need := range requiredCapabilities(t) {
 		ok := false
 		for _, g := range given {
+			// "If you have IAM resources, you can specify either capability."
 			ok = ok || g == need || (need == "CAPABILITY_IAM" && g == "CAPABILITY_NAMED_IAM")
 		}
 		if !ok {
@@ -512,7 +518,7 @@ func (c *cfnStacks) updateStack(st *cfnStack, q *queryRequest) (*xmlNode, *apiEr
 	if !usePrevious {
 		nt, aerr := parseTemplate(body)
 		if aerr == errNotOwned {
-			return nil, templateError("the new template has none of the resource types awsemu carries out (%s); the emulator cannot hand stack %s over to moto.", strings.Join(cfnOwnedTypes, ", "), st.Name)
+			return nil, templateError("the new template has none of the resource types awsemu carries out (%s); the emulator cannot hand stack %s over to moto.", strings.Join(cfnCoreTypes, ", "), st.Name)
 		}
 		if aerr != nil {
 			return nil, aerr

@@ -899,3 +899,77 @@ Resources:
 		t.Errorf("GetTemplate: %v; body changed: %q", err, aws.ToString(out.TemplateBody))
 	}
 }
+
+// iamStackTemplate adds a role and an instance profile (named or not) to
+// the fleet stack, the launch template using the profile.
+func iamStackTemplate(t *testing.T, named bool) string {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stackTemplate(t, false, 1, nil)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	res := doc["Resources"].(map[string]any)
+	role := map[string]any{"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}}}}
+	if named {
+		role["RoleName"] = uniqueName(t)
+	}
+	res["Role"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
+	res["Profile"] = map[string]any{"Type": "AWS::IAM::InstanceProfile", "Properties": map[string]any{"Roles": []any{map[string]any{"Ref": "Role"}}}}
+	data := res["LT"].(map[string]any)["Properties"].(map[string]any)["LaunchTemplateData"].(map[string]any)
+	data["IamInstanceProfile"] = map[string]any{"Arn": map[string]any{"Fn::GetAtt": []any{"Profile", "Arn"}}}
+	b, _ := json.Marshal(doc)
+	return string(b)
+}
+
+// Capabilities: "The following IAM resources require you to specify either
+// the CAPABILITY_IAM or CAPABILITY_NAMED_IAM capability ... If you have IAM
+// resources with custom names, you must specify CAPABILITY_NAMED_IAM ... If
+// you don't specify either of these capabilities, CloudFormation returns an
+// InsufficientCapabilities error", on CreateStack and UpdateStack alike;
+// GetTemplateSummary says which a stack needs.
+func TestStackCapabilities(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	params := []cfntypes.Parameter{param("ImageId", oldAMI), param("Subnets", c.subnets(t))}
+	create := func(body string, caps ...cfntypes.Capability) (string, error) {
+		name := uniqueName(t)
+		_, err := c.cfn.CreateStack(ctxFor(t), &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: params, Capabilities: caps})
+		return name, err
+	}
+	if _, err := create(iamStackTemplate(t, false)); apiCode(err) != "InsufficientCapabilitiesException" || !strings.Contains(err.Error(), "CAPABILITY_IAM") {
+		t.Errorf("IAM resources without capabilities: got %v, want InsufficientCapabilitiesException naming CAPABILITY_IAM", err)
+	}
+	if _, err := create(iamStackTemplate(t, true), cfntypes.CapabilityCapabilityIam); apiCode(err) != "InsufficientCapabilitiesException" || !strings.Contains(err.Error(), "CAPABILITY_NAMED_IAM") {
+		t.Errorf("a named role with CAPABILITY_IAM: got %v, want InsufficientCapabilitiesException naming CAPABILITY_NAMED_IAM", err)
+	}
+	name, err := create(iamStackTemplate(t, false), cfntypes.CapabilityCapabilityIam)
+	if err != nil {
+		t.Fatalf("CreateStack with CAPABILITY_IAM: %v", err)
+	}
+	st := c.waitStack(t, name, "CREATE_COMPLETE")
+	if !slices.Equal(st.Capabilities, []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}) {
+		t.Errorf("DescribeStacks Capabilities = %v", st.Capabilities)
+	}
+	sum, err := c.cfn.GetTemplateSummary(ctxFor(t), &cloudformation.GetTemplateSummaryInput{StackName: aws.String(name)})
+	if err != nil || !slices.Equal(sum.Capabilities, []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}) {
+		t.Errorf("GetTemplateSummary: %v, capabilities %v", err, sum.Capabilities)
+	}
+	lt := c.physicalID(t, name, "LT")
+	v, err := c.ec2.DescribeLaunchTemplateVersions(ctxFor(t), &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(lt), Versions: []string{"1"}})
+	if err != nil || len(v.LaunchTemplateVersions) != 1 || !strings.Contains(aws.ToString(v.LaunchTemplateVersions[0].LaunchTemplateData.IamInstanceProfile.Arn), ":instance-profile/") {
+		t.Errorf("launch template version 1: %v %+v, want the instance profile's Arn", err, v)
+	}
+
+	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true),
+		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), previous("Subnets")}}
+	if _, err := c.cfn.UpdateStack(ctxFor(t), in); apiCode(err) != "InsufficientCapabilitiesException" {
+		t.Errorf("UpdateStack without the capability: got %v, want InsufficientCapabilitiesException", err)
+	}
+	in.Capabilities = []cfntypes.Capability{cfntypes.CapabilityCapabilityNamedIam} // either will do
+	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err != nil {
+		t.Fatalf("UpdateStack with CAPABILITY_NAMED_IAM: %v", err)
+	}
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+}

@@ -150,6 +150,10 @@ func (c *cfnStacks) createResource(ctx context.Context, st *cfnStack, id, typ st
 		return c.createLaunchConfig(ctx, st, id, props)
 	case cfnTypeGroup:
 		return c.createGroup(ctx, st, id, "", props)
+	case cfnTypeRole:
+		return c.createRole(ctx, st, id, props)
+	case cfnTypeInstanceProfile:
+		return c.createInstanceProfile(ctx, st, id, props)
 	}
 	return nil, fmt.Errorf("unsupported resource type %s", typ)
 }
@@ -162,6 +166,10 @@ func (c *cfnStacks) deleteResource(ctx context.Context, st *cfnStack, r *cfnReso
 		return c.deleteLaunchConfig(ctx, st, r.PhysicalID)
 	case cfnTypeGroup:
 		return c.deleteGroup(ctx, st, r.PhysicalID)
+	case cfnTypeRole:
+		return c.deleteRole(ctx, st, r)
+	case cfnTypeInstanceProfile:
+		return c.deleteInstanceProfile(ctx, st, r)
 	}
 	return nil
 }
@@ -396,6 +404,8 @@ func (c *cfnStacks) applyUpdate(ctx context.Context, st *cfnStack, op *cfnOperat
 			nr, err = c.replaceLaunchConfig(ctx, st, op, old, props, plan)
 		case cfnTypeGroup:
 			nr, err = c.updateGroup(ctx, st, op, old, decl, props, plan, &ch)
+		default:
+			err = fmt.Errorf("awsemu does not update %s resources; leave %s unchanged, or delete and recreate the stack", decl.Type, id)
 		}
 		if err != nil {
 			ch.New = nr

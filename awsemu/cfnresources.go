@@ -52,6 +52,11 @@ func checkResourceProps(r *cfnResDecl) *apiError {
 				return templateError("Property %s of resource %s is required.", req, r.LogicalID)
 			}
 		}
+	case cfnTypeRole, cfnTypeInstanceProfile:
+		req := map[string]string{cfnTypeRole: "AssumeRolePolicyDocument", cfnTypeInstanceProfile: "Roles"}[r.Type]
+		if _, ok := r.Props[req]; !ok {
+			return templateError("Property %s of resource %s is required.", req, r.LogicalID)
+		}
 	case cfnTypeGroup:
 		for _, req := range []string{"MinSize", "MaxSize"} {
 			if _, ok := r.Props[req]; !ok {

@@ -87,7 +87,11 @@
 // DescribeAutoScalingGroups, DescribeLaunchTemplateVersions and the rest
 // show them as usual. moto never sees such a stack: its update would
 // recreate the group, and its record cannot be updated without its side
-// effects. A template with none of these types goes to moto unchanged (with
+// effects. Beside them a stack may have AWS::IAM::Role and
+// AWS::IAM::InstanceProfile resources (cfniam.go), made through moto's IAM
+// API, created and deleted but never changed by an update (refused), and
+// without the aws: tags. A template with none of the first three types goes
+// to moto unchanged (with
 // moto's behaviour); one that mixes them with others, or uses anything
 // below that the emulator does not carry out, is refused with a
 // ValidationError naming what is not supported, before anything is made.
@@ -95,7 +99,7 @@
 // Operations run on engine workers on the emulated clock (each resource
 // operation takes two emulated seconds), so a poller sees the
 // *_IN_PROGRESS phases. The code is cfn.go (API, records), cfntemplate.go
-// and cfnyaml.go (templates), cfnresources.go (resources), cfnops.go
+// and cfnyaml.go (templates), cfnresources.go and cfniam.go (resources), cfnops.go
 // (operations, update policies, rollback).
 //
 // Templates: JSON or YAML (YAML with the short forms !Ref, !GetAtt, !Sub,
@@ -196,10 +200,14 @@
 //     ("use the existing parameter value ... If you specify true, do not
 //     specify a parameter value"); parameters left out take their Default,
 //     else "Parameters: [X] must have values"; unknown keys are refused.
-//     Capabilities: "If you don't specify either of these capabilities,
-//     CloudFormation returns an InsufficientCapabilities error" for IAM
-//     resources; the emulator's types need none, so only the values are
-//     checked. The same template, parameters and tags answer
+//     Capabilities: "The following IAM resources require you to specify
+//     either the CAPABILITY_IAM or CAPABILITY_NAMED_IAM capability"; "If you
+//     have IAM resources with custom names, you must specify
+//     CAPABILITY_NAMED_IAM"; "If you don't specify either of these
+//     capabilities, CloudFormation returns an InsufficientCapabilities
+//     error" (InsufficientCapabilitiesException "Requires capabilities :
+//     [CAPABILITY_IAM]"), checked on CreateStack and UpdateStack, and
+//     answered by GetTemplateSummary. The same template, parameters and tags answer
 //     ValidationError "No updates are to be performed.". Only
 //     CREATE_COMPLETE, UPDATE_COMPLETE, UPDATE_ROLLBACK_COMPLETE and
 //     UPDATE_FAILED stacks can be updated ("Stack:ID is in STATUS state and

@@ -467,6 +467,12 @@ func TestStackUpdateWithoutPolicyReplacesNothing(t *testing.T) {
 			t.Errorf("instance %s was replaced without an update policy", id)
 		}
 	}
+	// The instances still report the version they were launched from.
+	for _, in := range c.group(t, group).Instances {
+		if v := aws.ToString(in.LaunchTemplate.Version); v != "1" {
+			t.Errorf("instance %s reports launch template version %s, want 1", aws.ToString(in.InstanceId), v)
+		}
+	}
 }
 
 // New instances that fail their health checks fail the rolling update, and

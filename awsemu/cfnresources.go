@@ -550,7 +550,35 @@ func (c *cfnStacks) createGroup(ctx context.Context, st *cfnStack, id, name stri
 		return nil, fmt.Errorf("creating Auto Scaling group %s: %w", name, err)
 	}
 	c.recordGroupExtras(st, name, props)
+	c.recordOrigins(ctx, st, name)
 	return &cfnResource{LogicalID: id, Type: cfnTypeGroup, PhysicalID: name, Props: props, Attrs: map[string]string{}, Extra: map[string]string{}}, nil
+}
+
+// recordOrigins notes the launch template version of the instances moto
+// launched into a new group: moto reports every instance as running the
+// default version of the group's template, which a later update of the
+// template changes (see asgview.go).
+func (c *cfnStacks) recordOrigins(ctx context.Context, st *cfnStack, name string) {
+	mc := c.mcFor(st)
+	g, err := mc.describeGroup(ctx, name)
+	if err != nil || g == nil {
+		return
+	}
+	spec, err := mc.specFromGroup(ctx, g)
+	if err != nil || spec.Template == nil {
+		return
+	}
+	ids := make([]string, 0, len(g.Instances))
+	for _, in := range g.Instances {
+		ids = append(ids, aws.ToString(in.InstanceId))
+	}
+	insts, err := mc.describeInstances(ctx, ids)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		c.s.engine.recordOrigin(st.Region, id, spec, aws.ToString(insts[id].ImageId))
+	}
 }
 
 // recordGroupExtras keeps the DefaultInstanceWarmup moto drops, as the

@@ -979,3 +979,44 @@ func TestStackCapabilities(t *testing.T) {
 	}
 	c.waitStack(t, name, "UPDATE_COMPLETE")
 }
+
+// An UpdateStack whose answer is lost has started the update: a retry
+// without a token is refused because the stack is updating, and a retry
+// with the same ClientRequestToken answers as the first request did and
+// starts nothing more.
+func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	s := ownServer(t, testSpeed)
+	c := newCFNClients(s.URL())
+	c.cfn = cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+		func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()); o.RetryMaxAttempts = 1 })
+	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{"AutoScalingRollingUpdate": map[string]any{"PauseTime": "PT5M"}}))
+	id := aws.ToString(c.stack(t, name).StackId)
+	s.AddFault(Fault{Service: "cloudformation", Action: "UpdateStack", Kind: FaultLoseResponse, Count: 1})
+	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true), ClientRequestToken: aws.String("build-42"),
+		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), previous("Subnets")}}
+	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err == nil {
+		t.Fatalf("the first UpdateStack got an answer; the fault did not apply")
+	}
+	// Two batches of five emulated minutes: a real second to retry in.
+	noToken := *in
+	noToken.ClientRequestToken = nil
+	if _, err := c.cfn.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {
+		t.Errorf("a retry without the token: got %v, want ValidationError, the stack is updating", err)
+	}
+	out, err := c.cfn.UpdateStack(ctxFor(t), in)
+	if err != nil || aws.ToString(out.StackId) != id {
+		t.Fatalf("a retry with the token: %v, stack id %s, want %s", err, aws.ToString(out.StackId), id)
+	}
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+	updates := 0
+	for _, e := range c.events(t, name) {
+		if aws.ToString(e.LogicalResourceId) == name && e.ResourceStatus == "UPDATE_IN_PROGRESS" {
+			updates++
+		}
+	}
+	if updates != 1 {
+		t.Errorf("%d updates started, want 1", updates)
+	}
+	c.instanceAMIs(t, c.physicalID(t, name, "ASG"), 2, newAMI)
+}

@@ -272,8 +272,20 @@ func (c *cfnStacks) runUpdate(st *cfnStack, op *cfnOperation, plan *cfnUpdatePla
 	if ctx.Err() != nil {
 		return
 	}
+	// A cancel accepted while the stack was UPDATE_IN_PROGRESS rolls it
+	// back, even when it came as the last change finished: the check and
+	// the move to the cleanup phase happen under the lock CancelUpdateStack
+	// takes.
+	c.mu.Lock()
+	if err == nil && op.cancelled() {
+		err, failedID = errCancelled, plan.Template.Order[len(plan.Template.Order)-1]
+	}
 	if err == nil {
-		c.event(st, op, nil, stUpdateCompleteCleanup, "")
+		st.Status, st.Reason = stUpdateCompleteCleanup, ""
+		c.addEventLocked(st, st.Name, st.ID, "AWS::CloudFormation::Stack", stUpdateCompleteCleanup, "", op.Token)
+	}
+	c.mu.Unlock()
+	if err == nil {
 		if !c.step(cfnStepDelay) {
 			return
 		}

@@ -868,3 +868,27 @@ func (s *Server) StackStatus(region, nameOrID string) (status, reason string, ok
 	}
 	return "", "", false
 }
+
+// StackInfo is a stack the emulator carries out, as Stacks reports it.
+type StackInfo struct {
+	Region string `json:"region"`
+	Name   string `json:"name"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// Stacks lists the stacks the emulator carries out, deleted ones included,
+// oldest first within each account and region (GET /_emu/stacks).
+func (s *Server) Stacks() []StackInfo {
+	c := s.cfn
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []StackInfo
+	for _, key := range sortedKeys(c.stacks) {
+		for _, st := range c.stacks[key] {
+			out = append(out, StackInfo{Region: st.Region, Name: st.Name, ID: st.ID, Status: st.Status, Reason: st.Reason})
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -277,6 +278,20 @@ func TestStackCreateTagsWhatItCreates(t *testing.T) {
 	if first.ResourceStatus != "CREATE_COMPLETE" || aws.ToString(first.LogicalResourceId) != name ||
 		last.ResourceStatus != "CREATE_IN_PROGRESS" || aws.ToString(last.ResourceStatusReason) != "User Initiated" {
 		t.Errorf("events not newest first: first %s %s, last %s %s", aws.ToString(first.LogicalResourceId), first.ResourceStatus, aws.ToString(last.LogicalResourceId), last.ResourceStatus)
+	}
+	// The control API lists it.
+	resp, err := http.Get(s.URL() + "/_emu/stacks")
+	if err != nil {
+		t.Fatalf("GET /_emu/stacks: %v", err)
+	}
+	var listed []StackInfo
+	err = json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if err != nil || !slices.Contains(listed, StackInfo{Region: "us-east-1", Name: name, ID: aws.ToString(st.StackId), Status: "CREATE_COMPLETE"}) {
+		t.Errorf("GET /_emu/stacks: %v; %+v lacks %s", err, listed, name)
+	}
+	if status, _, ok := s.StackStatus("us-east-1", name); !ok || status != "CREATE_COMPLETE" {
+		t.Errorf("StackStatus = %s, %v", status, ok)
 	}
 	// The summary tells a client which parameters and capabilities the stack has.
 	sum, err := c.cfn.GetTemplateSummary(ctxFor(t), &cloudformation.GetTemplateSummaryInput{StackName: aws.String(name)})
@@ -814,12 +829,12 @@ func TestStackCancelDuringInstanceRefresh(t *testing.T) {
 	s := sharedServer(t)
 	c := newCFNClients(s.URL())
 	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{
-		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 50, "InstanceWarmup": 1800}},
+		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 50, "InstanceWarmup": 3600}},
 	}))
 	group := c.physicalID(t, name, "ASG")
 	c.updateAMI(t, name, newAMI, "")
-	// Cancel once the refresh runs: its 30-minute warm-up lasts three real
-	// seconds at the test speed.
+	// Cancel once the refresh runs: each of its two batches warms up for an
+	// emulated hour, six real seconds at the test speed.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, err := c.asg.DescribeInstanceRefreshes(ctxFor(t), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group)})
@@ -1032,7 +1047,7 @@ func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
 	c := newCFNClients(s.URL())
 	c.cfn = cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 		func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()); o.RetryMaxAttempts = 1 })
-	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{"AutoScalingRollingUpdate": map[string]any{"PauseTime": "PT5M"}}))
+	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{"AutoScalingRollingUpdate": map[string]any{"PauseTime": "PT10M"}}))
 	id := aws.ToString(c.stack(t, name).StackId)
 	s.AddFault(Fault{Service: "cloudformation", Action: "UpdateStack", Kind: FaultLoseResponse, Count: 1})
 	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true), ClientRequestToken: aws.String("build-42"),
@@ -1040,7 +1055,7 @@ func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
 	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err == nil {
 		t.Fatalf("the first UpdateStack got an answer; the fault did not apply")
 	}
-	// Two batches of five emulated minutes: a real second to retry in.
+	// Two batches of ten emulated minutes: two real seconds to retry in.
 	noToken := *in
 	noToken.ClientRequestToken = nil
 	if _, err := c.cfn.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {

@@ -616,7 +616,7 @@ func (c *cfnStacks) addEventLocked(st *cfnStack, logical, physical, typ, status,
 	st.Events = append(st.Events, &cfnEvent{ID: newUUID(), LogicalID: logical, PhysicalID: physical, Type: typ, Status: status, Reason: reason, Token: token, Time: c.s.clock.Now()})
 }
 
-func (st *cfnStack) xml(describe bool) *xmlNode {
+func (st *cfnStack) xml() *xmlNode {
 	n := elem("member", leaf("StackId", st.ID), leaf("StackName", st.Name), optLeaf("Description", st.Template.Description))
 	ps := elem("Parameters")
 	for _, k := range st.Template.ParamOrder {
@@ -653,7 +653,7 @@ func (st *cfnStack) xml(describe bool) *xmlNode {
 func (c *cfnStacks) describeStacks(st *cfnStack) *xmlNode {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return elem("Result", elem("Stacks", st.xml(true)))
+	return elem("Result", elem("Stacks", st.xml()))
 }
 
 // describeAllStacks answers DescribeStacks without a StackName: moto's
@@ -663,7 +663,7 @@ func (c *cfnStacks) describeAllStacks(w http.ResponseWriter, r *http.Request, q 
 	var members []*xmlNode
 	for _, st := range c.stacks[account+"/"+region] {
 		if st.Status != stDeleteComplete {
-			members = append(members, st.xml(true))
+			members = append(members, st.xml())
 		}
 	}
 	c.mu.Unlock()

@@ -236,7 +236,8 @@
 //     types), DeleteStack (DELETE_COMPLETE; the stack stays visible by id).
 //     Other actions on them (change sets, drift, stack policies) are
 //     refused. DeletionPolicy and UpdateReplacePolicy are accepted but not
-//     applied.
+//     applied. A change of the stack's own tags is kept on the stack and
+//     reaches resources created afterwards, not existing ones.
 //
 // Files: server.go (front server, routing, proxy), moto.go and proc_*.go
 // (the moto process), motoclient.go (the emulator's own calls to moto),

@@ -15,6 +15,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // cfnClients adds a CloudFormation client to the test clients.
@@ -1076,4 +1077,37 @@ func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
 		t.Errorf("%d updates started, want 1", updates)
 	}
 	c.instanceAMIs(t, c.physicalID(t, name, "ASG"), 2, newAMI)
+}
+
+// A stack belongs to the account of the credentials that create it: with
+// a role assumed in another account, its id names that account, and the
+// first account does not see it.
+func TestStackInAnotherAccount(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	base := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	out, err := sts.NewFromConfig(base, func(o *sts.Options) { o.BaseEndpoint = aws.String(s.URL()) }).AssumeRole(ctxFor(t), &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::111122223333:role/deploy"), RoleSessionName: aws.String("build"),
+	})
+	if err != nil {
+		t.Fatalf("AssumeRole: %v", err)
+	}
+	cr := out.Credentials
+	other := base
+	other.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(cr.AccessKeyId), aws.ToString(cr.SecretAccessKey), aws.ToString(cr.SessionToken))
+	c := newCFNClients(s.URL())
+	c.cfn = cloudformation.NewFromConfig(other, func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	c.ec2 = ec2.NewFromConfig(other, func(o *ec2.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	c.asg = autoscaling.NewFromConfig(other, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	name := c.createStack(t, stackTemplate(t, false, 1, nil))
+	if id := aws.ToString(c.stack(t, name).StackId); !strings.Contains(id, ":111122223333:stack/"+name+"/") {
+		t.Errorf("stack id %s does not name account 111122223333", id)
+	}
+	if tags := groupTagMap(c, t, c.physicalID(t, name, "ASG")); tags["aws:cloudformation:stack-name"] != name {
+		t.Errorf("the group in the other account lacks the stack's tags: %v", tags)
+	}
+	mine := newCFNClients(s.URL())
+	if _, err := mine.cfn.DescribeStacks(ctxFor(t), &cloudformation.DescribeStacksInput{StackName: aws.String(name)}); apiCode(err) != "ValidationError" {
+		t.Errorf("the first account sees the other account's stack: %v", err)
+	}
 }

@@ -1041,10 +1041,11 @@ func TestStackCapabilities(t *testing.T) {
 // An UpdateStack whose answer is lost has started the update: a retry
 // without a token is refused because the stack is updating, and a retry
 // with the same ClientRequestToken answers as the first request did and
-// starts nothing more.
+// starts nothing more. Not parallel: its fault is on the shared emulator,
+// and parallel tests only run once the sequential ones are done.
 func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
-	t.Parallel()
-	s := ownServer(t, testSpeed)
+	s := sharedServer(t)
+	t.Cleanup(s.ClearFaults)
 	c := newCFNClients(s.URL())
 	c.cfn = cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 		func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()); o.RetryMaxAttempts = 1 })

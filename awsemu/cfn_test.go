@@ -1112,3 +1112,46 @@ func TestStackInAnotherAccount(t *testing.T) {
 		t.Errorf("the first account sees the other account's stack: %v", err)
 	}
 }
+
+// An update with a new template creates the resources it adds and deletes,
+// in the cleanup phase, those it drops.
+func TestStackUpdateAddsAndRemovesResources(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	name := c.createStack(t, stackTemplate(t, false, 1, nil))
+	group := c.physicalID(t, name, "ASG")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stackTemplate(t, false, 1, nil)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	res := doc["Resources"].(map[string]any)
+	delete(res, "ASG")
+	delete(doc, "Outputs")
+	res["LC"] = map[string]any{"Type": "AWS::AutoScaling::LaunchConfiguration", "Properties": map[string]any{"ImageId": map[string]any{"Ref": "ImageId"}, "InstanceType": "t3.micro"}}
+	body, _ := json.Marshal(doc)
+	if _, err := c.cfn.UpdateStack(ctxFor(t), &cloudformation.UpdateStackInput{StackName: aws.String(name), TemplateBody: aws.String(string(body)),
+		Parameters: []cfntypes.Parameter{previous("ImageId"), previous("Subnets")}}); err != nil {
+		t.Fatalf("UpdateStack: %v", err)
+	}
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+	if out, err := c.asg.DescribeAutoScalingGroups(ctxFor(t), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}}); err != nil || len(out.AutoScalingGroups) != 0 {
+		t.Errorf("the dropped group %s is still there: %v", group, err)
+	}
+	lc := c.physicalID(t, name, "LC")
+	out, err := c.asg.DescribeLaunchConfigurations(ctxFor(t), &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{lc}})
+	if err != nil || len(out.LaunchConfigurations) != 1 {
+		t.Errorf("the added launch configuration %s: %v %+v", lc, err, out)
+	}
+	list, err := c.cfn.ListStackResources(ctxFor(t), &cloudformation.ListStackResourcesInput{StackName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("ListStackResources: %v", err)
+	}
+	var ids []string
+	for _, r := range list.StackResourceSummaries {
+		ids = append(ids, aws.ToString(r.LogicalResourceId))
+	}
+	if !slices.Equal(ids, []string{"LC", "LT"}) {
+		t.Errorf("stack resources %v, want [LC LT]", ids)
+	}
+}

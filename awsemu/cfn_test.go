@@ -1047,23 +1047,26 @@ func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
 	s := sharedServer(t)
 	t.Cleanup(s.ClearFaults)
 	c := newCFNClients(s.URL())
-	c.cfn = cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+	// UpdateStack goes through a client of its own, without retries, so
+	// that the test makes each retry itself and the connection the fault
+	// closes is no other call's.
+	updater := cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 		func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()); o.RetryMaxAttempts = 1 })
 	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{"AutoScalingRollingUpdate": map[string]any{"PauseTime": "PT10M"}}))
 	id := aws.ToString(c.stack(t, name).StackId)
 	s.AddFault(Fault{Service: "cloudformation", Action: "UpdateStack", Kind: FaultLoseResponse, Count: 1})
 	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true), ClientRequestToken: aws.String("build-42"),
 		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), previous("Subnets")}}
-	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err == nil {
+	if _, err := updater.UpdateStack(ctxFor(t), in); err == nil {
 		t.Fatalf("the first UpdateStack got an answer; the fault did not apply")
 	}
 	// Two batches of ten emulated minutes: two real seconds to retry in.
 	noToken := *in
 	noToken.ClientRequestToken = nil
-	if _, err := c.cfn.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {
+	if _, err := updater.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {
 		t.Errorf("a retry without the token: got %v, want ValidationError, the stack is updating", err)
 	}
-	out, err := c.cfn.UpdateStack(ctxFor(t), in)
+	out, err := updater.UpdateStack(ctxFor(t), in)
 	if err != nil || aws.ToString(out.StackId) != id {
 		t.Fatalf("a retry with the token: %v, stack id %s, want %s", err, aws.ToString(out.StackId), id)
 	}

@@ -45,6 +45,7 @@ type Server struct {
 	ltDel  *ltDeletions // deleted launch template versions (ltdelete.go)
 	ssm    ssmParams    // aws:ec2:image parameters (ssm.go)
 	lb     *lbHider
+	cfn    *cfnStacks // CloudFormation stacks the emulator carries out (cfn.go)
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -107,6 +108,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.engine = newEngine(s.clock, s.api, opts.Logf)
 	s.lb = newLBHider(s.api, s.logf)
+	s.cfn = newCFNStacks(s)
 	gate.after = s.lb.after
 	s.proxy = &httputil.ReverseProxy{
 		Transport: gate,
@@ -310,6 +312,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		}
 		writeASGResult(w, q.Action, result)
 		return
+	case serviceCloudFormation:
+		if s.cfn.serve(w, r, q) {
+			return
+		}
 	case serviceELB:
 		if q.Action == "DescribeTargetHealth" || q.Action == "DescribeInstanceHealth" {
 			answer, err := s.forward(r, q.Body)

@@ -3,12 +3,14 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
@@ -166,12 +168,21 @@ func (r *roller) waitDrained(ctx context.Context, ro *rollout, group string, ids
 			}
 		}
 		for _, lb := range bg.loadBalancers {
-			states, err := instanceStates(ctx, ro.clients.elb, lb, ids)
+			// Asked for by id, a classic load balancer lists an instance
+			// whether registered or not; its full list has only those still
+			// registered (draining ones included).
+			out, err := ro.clients.elb.DescribeInstanceHealth(ctx, &elasticloadbalancing.DescribeInstanceHealthInput{LoadBalancerName: aws.String(lb)})
 			if err != nil {
-				return err
+				return fmt.Errorf("describing the instances of load balancer (%s): %w", lb, err)
 			}
-			if len(states) > 0 {
-				left = append(left, fmt.Sprintf("%d still registered in %s", len(states), lb))
+			n := 0
+			for _, s := range out.InstanceStates {
+				if slices.Contains(ids, aws.ToString(s.InstanceId)) {
+					n++
+				}
+			}
+			if n > 0 {
+				left = append(left, fmt.Sprintf("%d still registered in %s", n, lb))
 			}
 		}
 		if len(left) == 0 {

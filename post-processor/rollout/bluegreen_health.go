@@ -250,7 +250,7 @@ func loadBalancerHealth(ctx context.Context, c elbAPI, lb string, ids []string) 
 		case ok && aws.ToString(s.State) == "InService":
 			p.healthy++
 		case ok:
-			p.reasons = append(p.reasons, fmt.Sprintf("%s %s %s", id, aws.ToString(s.State), aws.ToString(s.ReasonCode)))
+			p.reasons = append(p.reasons, strings.TrimSpace(fmt.Sprintf("%s %s %s", id, aws.ToString(s.State), aws.ToString(s.Description))))
 		default:
 			p.reasons = append(p.reasons, id+" not registered")
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -537,4 +538,118 @@ func TestBlueGreenTooLongName(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	noWrites(t, b)
+}
+
+// Every field of a group is copied onto the new group, refused by resolve,
+// or left out on purpose: a field an SDK update adds fails this test until
+// someone decides which.
+func TestBlueGreenCopiesEveryGroupField(t *testing.T) {
+	copied := []string{"MinSize", "MaxSize", "DesiredCapacity", "DesiredCapacityType", "AvailabilityZoneDistribution", "AvailabilityZoneImpairmentPolicy",
+		"CapacityRebalance", "CapacityReservationSpecification", "Context", "DefaultCooldown", "DefaultInstanceWarmup", "HealthCheckGracePeriod",
+		"HealthCheckType", "InstanceLifecyclePolicy", "InstanceMaintenancePolicy", "MaxInstanceLifetime", "NewInstancesProtectedFromScaleIn",
+		"PlacementGroup", "ServiceLinkedRoleARN", "TerminationPolicies", "VPCZoneIdentifier", "TargetGroupARNs", "LoadBalancerNames"}
+	special := map[string]string{
+		"AutoScalingGroupName": "rendered from blue_green.group_name", "LaunchTemplate": "the new version", "MixedInstancesPolicy": "with the new versions and AMI",
+		"LaunchConfigurationName": "the copy", "Tags": "copied with the contract's tags", "AvailabilityZones": "only without subnets", "AvailabilityZoneIds": "only without subnets",
+		"DeletionProtection": "set at the cut-over", "EnabledMetrics": "EnableMetricsCollection", "TrafficSources": "refused unless target groups or load balancers",
+		"SuspendedProcesses": "refused", "WarmPoolConfiguration": "refused", "WarmPoolSize": "refused with the warm pool", "Operator": "refused",
+		"Instances": "not copied: the new group launches its own", "CreatedTime": "AWS's", "AutoScalingGroupARN": "AWS's", "Status": "AWS's", "PredictedCapacity": "AWS's",
+	}
+	typ := reflect.TypeOf(astypes.AutoScalingGroup{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if !slices.Contains(copied, f.Name) && special[f.Name] == "" {
+			t.Errorf("AutoScalingGroup.%s is neither copied nor refused nor left out on purpose: decide", f.Name)
+		}
+	}
+	// Each copied field arrives in CreateAutoScalingGroup as it was.
+	g := astypes.AutoScalingGroup{}
+	gv := reflect.ValueOf(&g).Elem()
+	for _, name := range copied {
+		fv := gv.FieldByName(name)
+		switch fv.Kind() {
+		case reflect.Pointer:
+			v := reflect.New(fv.Type().Elem())
+			switch v.Elem().Kind() {
+			case reflect.String:
+				v.Elem().SetString("x-" + name)
+			case reflect.Int32:
+				v.Elem().SetInt(7)
+			case reflect.Bool:
+				v.Elem().SetBool(true)
+			}
+			fv.Set(v)
+		case reflect.Slice:
+			fv.Set(reflect.ValueOf([]string{"x-" + name}))
+		}
+	}
+	ro := &rollout{imageID: "ami-new", bg: &blueGreen{old: g, oldName: "web", newName: "web-new", base: "web", targetGroups: g.TargetGroupARNs, loadBalancers: g.LoadBalancerNames}}
+	ro.templateID, ro.version = "lt-1", 4
+	in := reflect.ValueOf(*newGroupInput(ro))
+	for _, name := range copied {
+		if got, want := in.FieldByName(name).Interface(), gv.FieldByName(name).Interface(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: sent %v, want the old group's %v", name, got, want)
+		}
+	}
+}
+
+func TestBlueGreenScaleToZeroAndTargetsByTags(t *testing.T) {
+	b := newBGFake()
+	g := b.groups["web"]
+	g.Tags = append(g.Tags, astypes.TagDescription{Key: aws.String("app"), Value: aws.String("shop")})
+	b.groups["web"] = g
+	raw := map[string]interface{}{
+		"target":     []map[string]interface{}{{"tags": map[string]string{"app": "shop"}}},
+		"blue_green": map[string]interface{}{"old_group": "scale-to-zero"},
+	}
+	art, _, err := runBG(t, b, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, ok := b.group("web")
+	if !ok || aws.ToInt32(old.DesiredCapacity) != 0 || tagsOf(old)[tagRetired] == "" || len(old.TargetGroupARNs) != 0 {
+		t.Errorf("old group: %v %+v", ok, old)
+	}
+	if r := art.Results[0]; r.OldGroupState != oldScaledToZero || r.LiveGroup != "web-new" {
+		t.Errorf("result %+v", r)
+	}
+	// The new group carries the tags, so the same target finds the line
+	// again, and the retired group is left out of it.
+	b.images["ami-next"] = "available"
+	p := newBGTestPP(t, b, raw)
+	a2, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-next"))
+	if err != nil {
+		t.Fatalf("next build: %v", err)
+	}
+	if rs := a2.(*Artifact).Results; len(rs) != 1 || rs[0].OldGroup != "web-new" || rs[0].LiveGroup != "web-next" {
+		t.Errorf("next build: %+v", rs)
+	}
+}
+
+func TestBlueGreenInterruptAfterDetachKeepsNewGroup(t *testing.T) {
+	b := newBGFake()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.onCall = func(c string) {
+		if c == "DetachLoadBalancerTargetGroups web" {
+			cancel() // Ctrl-C while the old group drains
+		}
+	}
+	art, _, err := runBGCtx(ctx, t, b, nil)
+	if err == nil || !strings.Contains(err.Error(), "interrupted while the instances of Auto Scaling group (web) drained") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, ok := b.group("web-new"); !ok {
+		t.Fatal("the new group was removed after the old one had left the load balancers: an outage")
+	}
+	old, _ := b.group("web")
+	if aws.ToInt32(old.DesiredCapacity) != 4 || tagsOf(old)[tagRetired] == "" {
+		t.Errorf("old group: desired %d, tags %v; want kept at full size, tagged retired", aws.ToInt32(old.DesiredCapacity), tagsOf(old))
+	}
+	if r := art.Results[0]; r.LiveGroup != "web-new" || r.OldGroupState != oldKept {
+		t.Errorf("result %+v", r)
+	}
 }

@@ -41,6 +41,11 @@ const (
 	// tagImage is on every group a blue/green roll-out creates: the AMI it
 	// was created for, by which a re-run of the same build recognises it.
 	tagImage = "asg-rollout:image"
+	// tagPending is on a new group from its creation until the cut-over
+	// begins, with the time it was created: a group that still carries it
+	// never served alone, and one left by an interrupted or crashed run of
+	// another build is a leftover, not a live group.
+	tagPending = "asg-rollout:pending"
 )
 
 // What became of the old group, as the artifact says it.
@@ -61,6 +66,8 @@ type blueGreen struct {
 	newName string
 	// resume is our own new group, found by a re-run after a crash.
 	resume *astypes.AutoScalingGroup
+	// pendingSince is the new group's tagPending value.
+	pendingSince string
 
 	targetGroups  []string
 	loadBalancers []string

@@ -34,6 +34,13 @@ func (r *roller) cutOver(ctx context.Context, ro *rollout) error {
 	if ctx.Err() != nil {
 		return r.failBlueGreen(ro, fmt.Errorf("interrupted before the cut-over: %w", ctx.Err()), "interrupt")
 	}
+	// No longer a candidate: from here on the new group is the live one,
+	// whatever happens to the old.
+	if _, err := ro.clients.blueGreen.DeleteTags(ctx, &autoscaling.DeleteTagsInput{Tags: []astypes.Tag{{
+		Key: aws.String(tagPending), ResourceId: aws.String(bg.newName), ResourceType: aws.String("auto-scaling-group"),
+	}}}); err != nil {
+		return r.failBlueGreen(ro, fmt.Errorf("removing tag %s from Auto Scaling group (%s) before the cut-over: %w", tagPending, bg.newName, err), "")
+	}
 	// From here on the new group serves; the old one goes, on a context of
 	// its own so that an interruption does not stop it half-way out of the
 	// load balancers.
@@ -381,8 +388,8 @@ func (r *roller) detachBlueGreen(ro *rollout) string {
 	cmds = nil
 	detach(bg.newName)
 	back := strings.Join(append(cmds, fmt.Sprintf("aws autoscaling delete-auto-scaling-group --region %s --auto-scaling-group-name %s --force-delete", ro.region, bg.newName)), "\n    ")
-	msg := fmt.Sprintf("left both groups running (detach): %s (new, %s) and %s (old), both in the load balancers.\n  To finish the roll-out, run the same build again (it continues %s), or by hand (first copy the scaling policies and scheduled actions of %s onto %s):\n    %s\n  To go back:\n    %s",
-		bg.newName, ro.imageID, bg.oldName, bg.newName, bg.oldName, bg.newName, finish, back)
+	msg := fmt.Sprintf("left both groups running (detach): %s (new, %s) and %s (old), both in the load balancers.\n  A later build refuses to roll line %s while %s carries %s; a second post-processor chain of this build (the same AMI) continues it. To finish by hand (first copy the scaling policies and scheduled actions of %s onto %s, and remove the tag %s from %s):\n    %s\n  To go back:\n    %s",
+		bg.newName, ro.imageID, bg.oldName, bg.base, bg.newName, tagPending, bg.oldName, bg.newName, tagPending, bg.newName, finish, back)
 	bg.message = fmt.Sprintf("left both groups running (detach): %s (new) and %s (old)", bg.newName, bg.oldName)
 	r.say(ro, "%s", msg)
 	return msg

@@ -653,3 +653,53 @@ func TestBlueGreenInterruptAfterDetachKeepsNewGroup(t *testing.T) {
 		t.Errorf("result %+v", r)
 	}
 }
+
+func TestBlueGreenLeftoverOfAnotherBuildIsRefused(t *testing.T) {
+	b := newBGFake()
+	// A build of ami-new stopped with both groups left (detach).
+	ctx, cancel := context.WithCancel(context.Background())
+	b.onCall = func(c string) {
+		if c == "DescribeTargetHealth" {
+			cancel()
+		}
+	}
+	if _, _, err := runBGCtx(ctx, t, b, map[string]interface{}{"on_interrupt": "detach"}); err == nil {
+		t.Fatal("first build did not stop")
+	}
+	b.onCall = nil
+	if g, _ := b.group("web-new"); tagsOf(g)[tagPending] == "" {
+		t.Fatalf("the new group does not carry %s before its cut-over: %v", tagPending, tagsOf(g))
+	}
+	// The next build bakes another AMI: it must not guess which group serves.
+	b.images["ami-next"] = "available"
+	before := len(b.calls)
+	p := newBGTestPP(t, b, nil)
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-next"))
+	for _, want := range []string{"line web has a new group left by an interrupted or crashed roll-out of another build", "web-new (made for ami-new at", "delete-auto-scaling-group --region us-east-1 --auto-scaling-group-name web-new --force-delete", "nothing was changed"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v\nwant it to contain %q", err, want)
+		}
+	}
+	for _, c := range b.calls[before:] {
+		if !strings.HasPrefix(c, "Describe") && !strings.HasSuffix(c, "(DryRun)") {
+			t.Errorf("call %s made by a refused roll-out", c)
+		}
+	}
+}
+
+func TestBlueGreenPendingTagLeavesAtCutOver(t *testing.T) {
+	b := newBGFake()
+	if _, _, err := runBG(t, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(b.createdGroups[0].Tags, func(tg astypes.Tag) bool { return aws.ToString(tg.Key) == tagPending }) {
+		t.Errorf("new group created without %s", tagPending)
+	}
+	g, _ := b.group("web-new")
+	if _, ok := tagsOf(g)[tagPending]; ok {
+		t.Errorf("live group still carries %s", tagPending)
+	}
+	if del, detach := b.index("DeleteTags web-new "+tagPending), b.index("DetachLoadBalancerTargetGroups web"); del < 0 || del > detach {
+		t.Errorf("%s removed at %d, the old group detached at %d: the tag must go first", tagPending, del, detach)
+	}
+}

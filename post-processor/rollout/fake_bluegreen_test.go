@@ -578,3 +578,16 @@ func (b *bgFake) firstAt(c string) time.Time {
 	}
 	return time.Time{}
 }
+
+func (b *bgFake) DeleteTags(_ context.Context, in *autoscaling.DeleteTagsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DeleteTagsOutput, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range in.Tags {
+		name := aws.ToString(t.ResourceId)
+		b.call("DeleteTags " + name + " " + aws.ToString(t.Key))
+		g := b.groups[name]
+		g.Tags = slices.DeleteFunc(slices.Clone(g.Tags), func(d astypes.TagDescription) bool { return aws.ToString(d.Key) == aws.ToString(t.Key) })
+		b.groups[name] = g
+	}
+	return &autoscaling.DeleteTagsOutput{}, nil
+}

@@ -43,6 +43,7 @@ type Server struct {
 	lt     *ltVersions
 	images *imageProtection
 	lb     *lbHider
+	health *healthTracker // load balancer health (targethealth.go)
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -104,7 +105,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.engine = newEngine(s.clock, s.api, opts.Logf)
 	s.lb = newLBHider(s.api, s.logf)
-	gate.after = s.lb.after
+	s.health = newHealthTracker(s.clock, s.engine, s.api, s.lb.isHidden, s.logf)
+	gate.after = func(ctx context.Context, req *http.Request, form url.Values, status int) {
+		s.lb.after(ctx, req, form, status)
+		s.health.after(ctx, req, form, status)
+	}
 	s.proxy = &httputil.ReverseProxy{
 		Transport: gate,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -300,16 +305,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		writeASGResult(w, q.Action, result)
 		return
 	case serviceELB:
-		if q.Action == "DescribeTargetHealth" || q.Action == "DescribeInstanceHealth" {
-			answer, err := s.forward(r, q.Body)
-			if err != nil {
-				writeServiceError(w, q.Service, toAPIError(err))
-				return
-			}
-			if answer.Status == http.StatusOK {
-				answer.Body = s.lb.filter(q, answer.Body)
-			}
-			answer.write(w)
+		switch q.Action {
+		case "DescribeTargetHealth":
+			s.describeTargetHealth(w, r, q)
+			return
+		case "DescribeInstanceHealth":
+			s.describeInstanceHealth(w, r, q)
 			return
 		}
 	case serviceEC2:

@@ -44,6 +44,7 @@ type Server struct {
 	images *imageProtection
 	lb     *lbHider
 	health *healthTracker // load balancer health (targethealth.go)
+	groups *groupStore    // per-group settings moto lacks (deletionprotection.go)
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -100,6 +101,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		faults:    newFaultSet(),
 		lt:        newLTVersions(),
 		images:    newImageProtection(),
+		groups:    newGroupStore(),
 		target:    target,
 		url:       "http://" + ln.Addr().String(),
 	}
@@ -281,20 +283,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			s.forwardRecordingWarmup(w, r, q)
 			return
 		case "DeleteAutoScalingGroup":
-			answer, err := s.forward(r, q.Body)
-			if err != nil {
-				writeASGError(w, toAPIError(err))
-				return
-			}
-			if answer.Status == http.StatusOK {
-				s.engine.forgetGroup(q.Region, q.Form.Get("AutoScalingGroupName"))
-			}
-			answer.write(w)
+			s.deleteGroup(w, r, q)
 			return
 		case "DescribeAutoScalingGroups", "DescribeAutoScalingInstances":
 			s.forwardCorrectingTemplates(w, r, q)
 			return
 		default:
+			if s.serveScaling(w, r, q) || s.serveGroupExtras(w, r, q) {
+				return
+			}
 			s.proxy.ServeHTTP(w, r)
 			return
 		}
@@ -382,6 +379,16 @@ func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, 
 		writeASGError(w, aerr)
 		return
 	}
+	if aerr := checkProtection(q.Form); aerr != nil {
+		writeASGError(w, aerr)
+		return
+	}
+	if q.Action == "CreateAutoScalingGroup" {
+		if aerr := s.checkLimits(r.Context(), q); aerr != nil {
+			writeASGError(w, aerr)
+			return
+		}
+	}
 	answer, err := s.forward(r, q.Body)
 	if err != nil {
 		writeASGError(w, toAPIError(err))
@@ -390,6 +397,7 @@ func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, 
 	if answer.Status == http.StatusOK {
 		s.engine.recordDefaultWarmup(q.Region, q.Form)
 		s.engine.recordMaintenancePolicy(q.Region, q.Form)
+		s.groups.recordProtection(q.Region, q.Form)
 	}
 	answer.write(w)
 }
@@ -413,6 +421,9 @@ func (s *Server) forwardCorrectingTemplates(w http.ResponseWriter, r *http.Reque
 			})
 			answer.Body = addMaintenancePolicies(answer.Body, func(group string) (maintenancePolicy, bool) {
 				return s.engine.policyOf(groupKey{Region: q.Region, Name: group})
+			})
+			answer.Body = addDeletionProtection(answer.Body, func(group string) string {
+				return s.groups.protectionOf(groupKey{Region: q.Region, Name: group})
 			})
 		}
 	}

@@ -340,3 +340,24 @@ func (g *groupStore) describeHooks(ctx context.Context, mc *motoClients, q *quer
 	}
 	return elem("DescribeLifecycleHooksResult", list), nil
 }
+
+// createSpecifiedHooks puts the lifecycle hooks of a CreateAutoScalingGroup
+// request's LifecycleHookSpecificationList, which moto ignores: AWS,
+// "LifecycleHookSpecificationList: One or more lifecycle hooks to add to
+// the Auto Scaling group before instances are launched."
+func (s *Server) createSpecifiedHooks(ctx context.Context, q *queryRequest) {
+	mc := s.api.clientsFor(q.Region, q.AccessKey)
+	group := q.Form.Get("AutoScalingGroupName")
+	for n := 1; hasPrefix(q.Form, "LifecycleHookSpecificationList.member."+strconv.Itoa(n)+"."); n++ {
+		spec := subValues(q.Form, "LifecycleHookSpecificationList.member."+strconv.Itoa(n)+".")
+		form := url.Values{"Action": {"PutLifecycleHook"}, "Version": {"2011-01-01"}, "AutoScalingGroupName": {group}}
+		for k, v := range spec {
+			form[k] = v
+		}
+		if _, err := mc.raw(ctx, serviceAutoScaling, form); err != nil {
+			s.logf("creating lifecycle hook %s of %s: %v", spec.Get("LifecycleHookName"), group, err)
+			continue
+		}
+		s.groups.recordHook(&queryRequest{Region: q.Region, Form: form})
+	}
+}

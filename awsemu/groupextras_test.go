@@ -272,6 +272,10 @@ func TestCreateGroupKeepsWhatACopyNeeds(t *testing.T) {
 		InstanceMaintenancePolicy: &asgtypes.InstanceMaintenancePolicy{
 			MinHealthyPercentage: aws.Int32(100), MaxHealthyPercentage: aws.Int32(200)},
 		DeletionProtection: asgtypes.DeletionProtectionPreventForceDeletion,
+		LifecycleHookSpecificationList: []asgtypes.LifecycleHookSpecification{{
+			LifecycleHookName: aws.String("warm"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_LAUNCHING"),
+			HeartbeatTimeout: aws.Int32(300), NotificationTargetARN: aws.String("arn:aws:sqs:us-east-1:123456789012:warm"),
+		}},
 		Tags: []asgtypes.Tag{
 			{Key: aws.String("team"), Value: aws.String("web"), PropagateAtLaunch: aws.Bool(true)},
 			{Key: aws.String("cost"), Value: aws.String("42"), PropagateAtLaunch: aws.Bool(false)},
@@ -317,6 +321,11 @@ func TestCreateGroupKeepsWhatACopyNeeds(t *testing.T) {
 	}
 	if tg, lb := registered(t, s, tgARN, clb); len(tg) != 2 || len(lb) != 2 {
 		t.Errorf("the new group's 2 instances are registered as %v and %v", tg, lb)
+	}
+	hooks, err := c.asg.DescribeLifecycleHooks(ctxFor(t), &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(name)})
+	if err != nil || len(hooks.LifecycleHooks) != 1 || aws.ToString(hooks.LifecycleHooks[0].NotificationTargetARN) != "arn:aws:sqs:us-east-1:123456789012:warm" ||
+		aws.ToInt32(hooks.LifecycleHooks[0].HeartbeatTimeout) != 300 {
+		t.Errorf("the hook of LifecycleHookSpecificationList: %+v, %v", hooks, err)
 	}
 	if _, err := c.asg.CreateAutoScalingGroup(ctxFor(t), in); apiCode(err) != "AlreadyExists" {
 		t.Errorf("creating it again answered %v, want AlreadyExists", err)

@@ -398,6 +398,9 @@ func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, 
 		s.engine.recordDefaultWarmup(q.Region, q.Form)
 		s.engine.recordMaintenancePolicy(q.Region, q.Form)
 		s.groups.recordProtection(q.Region, q.Form)
+		if q.Action == "CreateAutoScalingGroup" {
+			s.createSpecifiedHooks(r.Context(), q)
+		}
 	}
 	answer.write(w)
 }

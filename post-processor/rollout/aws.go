@@ -51,6 +51,12 @@ var (
 type clients struct {
 	autoscaling autoScalingAPI
 	ec2         ec2API
+	// blueGreen, elbv2, elb and subnets serve blue/green roll-outs only
+	// (bluegreen*.go).
+	blueGreen blueGreenAPI
+	elbv2     elbv2API
+	elb       elbAPI
+	subnets   subnetsAPI
 }
 
 // clientFactory makes the clients of a region, in the account of role when

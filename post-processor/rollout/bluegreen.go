@@ -85,6 +85,9 @@ type blueGreen struct {
 	detached  bool   // both groups left running on purpose
 	message   string // what happened to the groups, for the summary
 	progress  map[string]string
+	// served are the new group's instances last seen healthy in a load
+	// balancer: those that may have connections to drain.
+	served []string
 	progMu    sync.Mutex
 }
 

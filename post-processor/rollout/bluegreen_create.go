@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,8 +120,8 @@ func newGroupInput(ro *rollout) *autoscaling.CreateAutoScalingGroupInput {
 		PlacementGroup:                   g.PlacementGroup,
 		ServiceLinkedRoleARN:             g.ServiceLinkedRoleARN,
 		TerminationPolicies:              g.TerminationPolicies,
-		LoadBalancerNames:                bg.loadBalancers,
-		TargetGroupARNs:                  bg.targetGroups,
+		LoadBalancerNames:                slices.Clone(bg.loadBalancers),
+		TargetGroupARNs:                  slices.Clone(bg.targetGroups),
 	}
 	if vpc := aws.ToString(g.VPCZoneIdentifier); vpc != "" {
 		in.VPCZoneIdentifier = g.VPCZoneIdentifier

@@ -345,9 +345,14 @@ func (r *roller) removeNewGroup(ro *rollout) string {
 		}
 		// The deadline of the run may have passed: drain within the
 		// clean-up's own bound instead.
+		// Only instances that were healthy somewhere may have connections
+		// to drain: a load balancer sends nothing to the others.
 		saved := r.deadline
 		r.deadline = r.now().Add(bgCleanupTimeout)
-		err := r.waitDrained(ctx, ro, bg.newName, instanceIDs(*g))
+		bg.progMu.Lock()
+		served := slices.Clone(bg.served)
+		bg.progMu.Unlock()
+		err := r.waitDrained(ctx, ro, bg.newName, served)
 		r.deadline = saved
 		if err != nil {
 			r.say(ro, "%v: deleting %s anyway", err, bg.newName)

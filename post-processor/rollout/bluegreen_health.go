@@ -23,11 +23,14 @@ type health struct {
 	// places are the group itself, then each target group and classic load
 	// balancer, in order; healthy counts the group's instances healthy there.
 	places []placeHealth
+	// served are the instances healthy in at least one load balancer.
+	served []string
 }
 
 type placeHealth struct {
 	name    string
 	healthy int
+	ids     []string // the healthy ones
 	// reasons are why instances are not healthy there, one per instance.
 	reasons []string
 }
@@ -81,6 +84,9 @@ func (r *roller) waitHealthy(ctx context.Context, ro *rollout) (reason string, e
 			return "", err
 		}
 		last = h
+		bg.progMu.Lock()
+		bg.served = h.served
+		bg.progMu.Unlock()
 		r.sayProgress(ro, h)
 		if h.ok() {
 			r.say(ro, "%s is healthy: %d instance(s) InService and healthy in %s", bg.newName, h.desired, attachedText(bg))
@@ -164,6 +170,7 @@ func (r *roller) lookHealth(ctx context.Context, ro *rollout) (health, error) {
 	}
 	group.healthy = len(h.inService)
 	h.places = append(h.places, group)
+
 	for _, arn := range bg.targetGroups {
 		p, err := targetGroupHealth(ctx, ro.clients.elbv2, arn, ids)
 		if err != nil {
@@ -177,6 +184,13 @@ func (r *roller) lookHealth(ctx context.Context, ro *rollout) (health, error) {
 			return h, err
 		}
 		h.places = append(h.places, p)
+	}
+	for _, p := range h.places[1:] {
+		for _, id := range p.ids {
+			if !slices.Contains(h.served, id) {
+				h.served = append(h.served, id)
+			}
+		}
 	}
 	return h, nil
 }
@@ -195,6 +209,7 @@ func targetGroupHealth(ctx context.Context, c elbv2API, arn string, ids []string
 		s := states[id]
 		if s.State == elbv2types.TargetHealthStateEnumHealthy {
 			p.healthy++
+			p.ids = append(p.ids, id)
 			continue
 		}
 		why := string(s.State)
@@ -249,6 +264,7 @@ func loadBalancerHealth(ctx context.Context, c elbAPI, lb string, ids []string) 
 		switch {
 		case ok && aws.ToString(s.State) == "InService":
 			p.healthy++
+			p.ids = append(p.ids, id)
 		case ok:
 			p.reasons = append(p.reasons, strings.TrimSpace(fmt.Sprintf("%s %s %s", id, aws.ToString(s.State), aws.ToString(s.Description))))
 		default:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/smithy-go"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
@@ -166,6 +167,10 @@ func TestBlueGreenUnhealthyRemovesNewGroup(t *testing.T) {
 	// The new group left the target group before it was deleted.
 	if d, del := b.index("DetachLoadBalancerTargetGroups web-new"), b.index("DeleteAutoScalingGroup web-new"); d < 0 || d > del {
 		t.Errorf("new group deleted (%d) before it left the target group (%d)", del, d)
+	}
+	// Never healthy, so no connection to drain: no wait.
+	if d := b.firstAt("DeleteAutoScalingGroup web-new").Sub(b.firstAt("DetachLoadBalancerTargetGroups web-new")); d >= b.drain {
+		t.Errorf("waited %s to delete a group whose instances never served", d)
 	}
 	if !aws.ToBool(b.deleted[0].ForceDelete) {
 		t.Error("the new group was deleted without ForceDelete: its instances would block it")
@@ -701,5 +706,21 @@ func TestBlueGreenPendingTagLeavesAtCutOver(t *testing.T) {
 	}
 	if del, detach := b.index("DeleteTags web-new "+tagPending), b.index("DetachLoadBalancerTargetGroups web"); del < 0 || del > detach {
 		t.Errorf("%s removed at %d, the old group detached at %d: the tag must go first", tagPending, del, detach)
+	}
+}
+
+func TestBlueGreenFailureAfterHealthyDrainsNewGroup(t *testing.T) {
+	b := newBGFake()
+	b.putPolicyErr = &smithy.GenericAPIError{Code: "ValidationError", Message: "bad policy"}
+	_, _, err := runBG(t, b, nil)
+	if err == nil || !strings.Contains(err.Error(), "copying scaling policy (cpu50) onto Auto Scaling group (web-new)") || !strings.Contains(err.Error(), "new group web-new removed") {
+		t.Fatalf("err = %v", err)
+	}
+	// Its instances served: they drain the whole delay before the delete.
+	if d := b.firstAt("DeleteAutoScalingGroup web-new").Sub(b.firstAt("DetachLoadBalancerTargetGroups web-new")); d < b.drain {
+		t.Errorf("deleted %s after leaving the target group, before the deregistration delay (%s)", d, b.drain)
+	}
+	if c := oldTouched(b); len(c) > 0 {
+		t.Errorf("old group changed: %v", c)
 	}
 }

@@ -57,6 +57,8 @@ type bgFake struct {
 	deleted       []*autoscaling.DeleteAutoScalingGroupInput
 	// onCall runs after each blue/green call is recorded, outside the lock.
 	onCall func(call string)
+	// putPolicyErr fails PutScalingPolicy.
+	putPolicyErr error
 	// at records when each call was made, on the clock.
 	at map[string][]time.Time
 }
@@ -306,7 +308,7 @@ func (b *bgFake) CreateAutoScalingGroup(_ context.Context, in *autoscaling.Creat
 	g := astypes.AutoScalingGroup{
 		AutoScalingGroupName: in.AutoScalingGroupName, MinSize: in.MinSize, MaxSize: in.MaxSize, DesiredCapacity: in.DesiredCapacity,
 		LaunchTemplate: in.LaunchTemplate, MixedInstancesPolicy: in.MixedInstancesPolicy, LaunchConfigurationName: in.LaunchConfigurationName,
-		VPCZoneIdentifier: in.VPCZoneIdentifier, TargetGroupARNs: in.TargetGroupARNs, LoadBalancerNames: in.LoadBalancerNames,
+		VPCZoneIdentifier: in.VPCZoneIdentifier, TargetGroupARNs: slices.Clone(in.TargetGroupARNs), LoadBalancerNames: slices.Clone(in.LoadBalancerNames),
 		HealthCheckType: in.HealthCheckType, HealthCheckGracePeriod: in.HealthCheckGracePeriod, TerminationPolicies: in.TerminationPolicies,
 		DefaultInstanceWarmup: in.DefaultInstanceWarmup, DeletionProtection: in.DeletionProtection,
 	}
@@ -397,6 +399,9 @@ func (b *bgFake) PutScalingPolicy(_ context.Context, in *autoscaling.PutScalingP
 	defer b.mu.Unlock()
 	name := aws.ToString(in.AutoScalingGroupName)
 	b.call("PutScalingPolicy " + name)
+	if b.putPolicyErr != nil {
+		return nil, b.putPolicyErr
+	}
 	b.policies[name] = append(b.policies[name], astypes.ScalingPolicy{PolicyName: in.PolicyName, PolicyType: in.PolicyType, AutoScalingGroupName: in.AutoScalingGroupName, TargetTrackingConfiguration: in.TargetTrackingConfiguration})
 	return &autoscaling.PutScalingPolicyOutput{}, nil
 }
@@ -420,7 +425,7 @@ func (b *bgFake) DetachLoadBalancerTargetGroups(_ context.Context, in *autoscali
 	b.sync()
 	g := b.groups[name]
 	for _, arn := range in.TargetGroupARNs {
-		g.TargetGroupARNs = slices.DeleteFunc(g.TargetGroupARNs, func(s string) bool { return s == arn })
+		g.TargetGroupARNs = slices.DeleteFunc(slices.Clone(g.TargetGroupARNs), func(s string) bool { return s == arn })
 		for _, i := range g.Instances {
 			if r := b.reg[arn][aws.ToString(i.InstanceId)]; r != nil && r.deregAt == nil {
 				now := b.now()
@@ -442,7 +447,7 @@ func (b *bgFake) DetachLoadBalancers(_ context.Context, in *autoscaling.DetachLo
 	b.sync()
 	g := b.groups[name]
 	for _, lb := range in.LoadBalancerNames {
-		g.LoadBalancerNames = slices.DeleteFunc(g.LoadBalancerNames, func(s string) bool { return s == lb })
+		g.LoadBalancerNames = slices.DeleteFunc(slices.Clone(g.LoadBalancerNames), func(s string) bool { return s == lb })
 		for _, i := range g.Instances {
 			if r := b.reg[lb][aws.ToString(i.InstanceId)]; r != nil && r.deregAt == nil {
 				now := b.now()

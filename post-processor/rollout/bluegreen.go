@@ -88,7 +88,7 @@ type blueGreen struct {
 	// served are the new group's instances last seen healthy in a load
 	// balancer: those that may have connections to drain.
 	served []string
-	progMu    sync.Mutex
+	progMu sync.Mutex
 }
 
 // outcome is how the blue/green roll-out ended, in the terms every

@@ -724,3 +724,31 @@ func TestBlueGreenFailureAfterHealthyDrainsNewGroup(t *testing.T) {
 		t.Errorf("old group changed: %v", c)
 	}
 }
+
+// The pre-flight data source finds a blue/green line's live group by its
+// tags, also after the group named in the target is gone, and refuses what
+// the roll-out would refuse.
+func TestBlueGreenPreflight(t *testing.T) {
+	b := newBGFake()
+	if _, _, err := runBG(t, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := newBGTestPP(t, b, map[string]interface{}{"region": "us-east-1"})
+	before := len(b.calls)
+	checked, err := p.preflight(context.Background())
+	if err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	if len(checked) != 1 || checked[0].Group != "web-new" || checked[0].DesiredCapacity != 4 || checked[0].LaunchTemplateID != "lt-1" || checked[0].CurrentVersion != 4 {
+		t.Errorf("checked %+v, want the live group web-new (4 instances, lt-1 version 4)", checked)
+	}
+	for _, c := range b.calls[before:] {
+		if !strings.HasPrefix(c, "Describe") && !strings.HasSuffix(c, "(DryRun)") {
+			t.Errorf("pre-flight made call %s", c)
+		}
+	}
+	b.policies["web-new"] = append(b.policies["web-new"], astypes.ScalingPolicy{PolicyName: aws.String("up"), PolicyType: aws.String("SimpleScaling"), Alarms: []astypes.Alarm{{AlarmName: aws.String("cpu")}}})
+	if _, err := p.preflight(context.Background()); err == nil || !strings.Contains(err.Error(), "SimpleScaling policy up") {
+		t.Errorf("preflight err = %v, want the policy refused", err)
+	}
+}

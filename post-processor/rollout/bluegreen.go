@@ -182,9 +182,8 @@ func (r *roller) blueGreenOne(ctx context.Context, ro *rollout, reread bool, sem
 		return r.failBlueGreen(ro, err, reason)
 	}
 	bg.healthy = true
-
-	sem <- struct{}{}
-	defer func() { <-sem }()
+	// The cut-over is mostly waiting (draining, scaling in): it is not
+	// bounded by max_concurrency, as waits are not.
 	return r.cutOver(ctx, ro)
 }
 

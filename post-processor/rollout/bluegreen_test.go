@@ -3,11 +3,13 @@ package rollout
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -750,5 +752,83 @@ func TestBlueGreenPreflight(t *testing.T) {
 	b.policies["web-new"] = append(b.policies["web-new"], astypes.ScalingPolicy{PolicyName: aws.String("up"), PolicyType: aws.String("SimpleScaling"), Alarms: []astypes.Alarm{{AlarmName: aws.String("cpu")}}})
 	if _, err := p.preflight(context.Background()); err == nil || !strings.Contains(err.Error(), "SimpleScaling policy up") {
 		t.Errorf("preflight err = %v, want the policy refused", err)
+	}
+}
+
+// addGroup adds a second live group, a copy of web named name.
+func (b *bgFake) addGroup(name string) {
+	g := b.groups["web"]
+	g.AutoScalingGroupName = aws.String(name)
+	g.Instances = nil
+	for i := 1; i <= 4; i++ {
+		id := fmt.Sprintf("i-%s-old%d", name, i)
+		g.Instances = append(g.Instances, astypes.Instance{InstanceId: aws.String(id), LifecycleState: astypes.LifecycleStateInService, HealthStatus: aws.String("Healthy")})
+		b.imageOf[id] = "ami-old3"
+		b.reg[testTG][id] = &registration{}
+	}
+	b.groups[name] = g
+}
+
+func TestBlueGreenGroupsWaitTogetherAndWavesInTurn(t *testing.T) {
+	b := newBGFake()
+	b.addGroup("api")
+	// Each group's health wait holds until both groups exist: a roll-out
+	// that waited for one group before creating the next would stall here.
+	both := make(chan struct{})
+	var once sync.Once
+	b.onCall = func(c string) {
+		switch c {
+		case "CreateAutoScalingGroup":
+			b.mu.Lock()
+			n := len(b.createdGroups)
+			b.mu.Unlock()
+			if n == 2 {
+				once.Do(func() { close(both) })
+			}
+		case "DescribeTargetHealth":
+			select {
+			case <-both:
+			case <-time.After(10 * time.Second):
+				t.Error("a group's health wait held up the other group's creation")
+				once.Do(func() { close(both) })
+			}
+		}
+	}
+	_, _, err := runBG(t, b, map[string]interface{}{
+		"max_concurrency": 1,
+		"target":          []map[string]interface{}{{"auto_scaling_group": "web"}, {"auto_scaling_group": "api"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// max_concurrency bounds the calls, not the waits: both groups are
+	// created before either cuts over.
+	created := 0
+	for _, c := range b.calls[:b.index("PutScalingPolicy web-new")] {
+		if c == "CreateAutoScalingGroup" {
+			created++
+		}
+	}
+	if created != 2 || b.index("DeleteTags api-new "+tagPending) < 0 {
+		t.Errorf("%d group(s) created before the first cut-over; calls %v", created, b.calls)
+	}
+
+	// In waves, the second wave's group is created only after the first's
+	// old group is gone.
+	b = newBGFake()
+	b.addGroup("api")
+	if _, _, err := runBG(t, b, map[string]interface{}{
+		"target": []map[string]interface{}{{"auto_scaling_group": "web"}, {"auto_scaling_group": "api", "wave": 2}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, c := range b.calls {
+		if c == "DeleteAutoScalingGroup web" || c == "DeleteAutoScalingGroup api" || c == "CreateAutoScalingGroup" {
+			order = append(order, c)
+		}
+	}
+	if want := []string{"CreateAutoScalingGroup", "DeleteAutoScalingGroup web", "CreateAutoScalingGroup", "DeleteAutoScalingGroup api"}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v", order, want)
 	}
 }

@@ -202,6 +202,9 @@ func (r *roller) failBlueGreen(ro *rollout, err error, reason string) error {
 		msg := r.detachBlueGreen(ro)
 		return fmt.Errorf("%w\n%s", err, msg)
 	}
+	if reason == "" && r.cfg.PackerOnError == "abort" {
+		return fmt.Errorf("%w\n%s", err, r.isolateNewGroup(ro))
+	}
 	msg := r.removeNewGroup(ro)
 	return fmt.Errorf("%w\n%s", err, msg)
 }

@@ -369,6 +369,25 @@ func (r *roller) removeNewGroup(ro *rollout) string {
 	return msg
 }
 
+// isolateNewGroup takes the new group out of the load balancers and leaves
+// it running for inspection (a failure with packer -on-error=abort): it
+// serves nothing, and the old group is untouched.
+func (r *roller) isolateNewGroup(ro *rollout) string {
+	bg := ro.bg
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	if err := r.detachFromLoadBalancers(ctx, ro, bg.newName); err != nil {
+		r.say(ro, "%v: removing the new group instead", err)
+		return r.removeNewGroup(ro)
+	}
+	bg.oldState = oldUntouched
+	msg := fmt.Sprintf("new group %s left running for inspection (packer -on-error=abort), out of the load balancers; old group %s untouched and live; delete the new group with: aws autoscaling delete-auto-scaling-group --region %s --auto-scaling-group-name %s --force-delete",
+		bg.newName, bg.oldName, ro.region, bg.newName)
+	bg.message = msg
+	r.say(ro, "%s", msg)
+	return msg
+}
+
 // detachBlueGreen leaves both groups running (on_interrupt/on_timeout =
 // detach) and says how to finish either way by hand.
 func (r *roller) detachBlueGreen(ro *rollout) string {

@@ -832,3 +832,22 @@ func TestBlueGreenGroupsWaitTogetherAndWavesInTurn(t *testing.T) {
 		t.Errorf("order %v, want %v", order, want)
 	}
 }
+
+func TestBlueGreenAbortLeavesTheNewGroupForInspection(t *testing.T) {
+	b := newBGFake()
+	b.unhealthy["ami-new"] = true
+	art, _, err := runBG(t, b, map[string]interface{}{"packer_on_error": "abort", "blue_green": map[string]interface{}{"health_timeout": "5m"}})
+	if err == nil || !strings.Contains(err.Error(), "new group web-new left running for inspection (packer -on-error=abort), out of the load balancers") {
+		t.Fatalf("err = %v", err)
+	}
+	g, ok := b.group("web-new")
+	if !ok || len(g.TargetGroupARNs) != 0 {
+		t.Errorf("new group: exists %v, target groups %v; want it kept, out of the load balancers", ok, g.TargetGroupARNs)
+	}
+	if c := oldTouched(b); len(c) > 0 {
+		t.Errorf("old group changed: %v", c)
+	}
+	if r := art.Results[0]; r.LiveGroup != "web" || r.Outcome != "may still be running" {
+		t.Errorf("result %+v", r)
+	}
+}

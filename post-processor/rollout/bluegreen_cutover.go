@@ -52,6 +52,17 @@ func (r *roller) cutOver(ctx context.Context, ro *rollout) error {
 		return fmt.Errorf("%w; %s serves beside %s: take %s out of the load balancers by hand", err, bg.newName, bg.oldName, bg.oldName)
 	}
 	r.say(ro, "cut over: %s serves; %s left %s", bg.newName, bg.oldName, attachedText(bg))
+	// Deletion protection comes last: until now a failure had to be able to
+	// force-delete the new group.
+	if p := bg.old.DeletionProtection; p != "" && p != astypes.DeletionProtectionNone {
+		pctx, pcancel := context.WithTimeout(context.Background(), actionTimeout)
+		_, err := ro.clients.blueGreen.UpdateAutoScalingGroup(pctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(bg.newName), DeletionProtection: p})
+		pcancel()
+		if err != nil {
+			r.say(ro, "Warning: setting deletion protection %s on %s as on %s failed (%v): set it by hand: aws autoscaling update-auto-scaling-group --region %s --auto-scaling-group-name %s --deletion-protection %s",
+				p, bg.newName, bg.oldName, err, ro.region, bg.newName, p)
+		}
+	}
 	if err := r.waitDrained(ctx, ro, bg.oldName, instanceIDs(bg.old)); err != nil {
 		return r.keepOld(ro, fmt.Errorf("%w: %s is out of the load balancers, at full size", err, bg.oldName))
 	}
@@ -91,12 +102,6 @@ func (r *roller) copyScaling(ctx context.Context, ro *rollout) error {
 		}
 		if _, err := ro.clients.blueGreen.PutScheduledUpdateGroupAction(ctx, in); err != nil {
 			return fmt.Errorf("copying scheduled action (%s) onto Auto Scaling group (%s): %w", aws.ToString(a.ScheduledActionName), bg.newName, err)
-		}
-	}
-	if p := bg.old.DeletionProtection; p != "" && p != astypes.DeletionProtectionNone {
-		_, err := ro.clients.blueGreen.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(bg.newName), DeletionProtection: p})
-		if err != nil {
-			return fmt.Errorf("setting deletion protection %s on Auto Scaling group (%s) as on %s: %w", p, bg.newName, bg.oldName, err)
 		}
 	}
 	if n, m := len(bg.policies), len(bg.scheduled); n+m > 0 {

@@ -322,6 +322,9 @@ func TestBlueGreenDeletionProtection(t *testing.T) {
 	if ng, _ := b.group("web-new"); ng.DeletionProtection != astypes.DeletionProtectionPreventAllDeletion {
 		t.Errorf("new group's deletion protection %q, want the old one's", ng.DeletionProtection)
 	}
+	if set, detach := b.index("UpdateAutoScalingGroup web-new"), b.index("DetachLoadBalancerTargetGroups web"); set < detach {
+		t.Errorf("deletion protection set on the new group (%d) before the old one left the load balancers (%d): a failure in between could not remove it", set, detach)
+	}
 	if slices.ContainsFunc(b.calls, func(c string) bool { return c == "DeleteAutoScalingGroup web" }) {
 		t.Error("tried to delete a deletion-protected group")
 	}

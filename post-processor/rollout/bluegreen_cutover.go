@@ -89,7 +89,14 @@ func (r *roller) copyScaling(ctx context.Context, ro *rollout) error {
 		}
 	}
 	now := r.now()
+	copied := 0
 	for _, a := range bg.scheduled {
+		if a.EndTime != nil && !a.EndTime.After(now) {
+			continue // over: AWS refuses an end time in the past
+		}
+		if a.Recurrence == nil && a.StartTime != nil && !a.StartTime.After(now) {
+			continue // a one-off action that already ran
+		}
 		in := &autoscaling.PutScheduledUpdateGroupActionInput{
 			AutoScalingGroupName: aws.String(bg.newName), ScheduledActionName: a.ScheduledActionName,
 			Recurrence: a.Recurrence, TimeZone: a.TimeZone, EndTime: a.EndTime,
@@ -103,8 +110,9 @@ func (r *roller) copyScaling(ctx context.Context, ro *rollout) error {
 		if _, err := ro.clients.blueGreen.PutScheduledUpdateGroupAction(ctx, in); err != nil {
 			return fmt.Errorf("copying scheduled action (%s) onto Auto Scaling group (%s): %w", aws.ToString(a.ScheduledActionName), bg.newName, err)
 		}
+		copied++
 	}
-	if n, m := len(bg.policies), len(bg.scheduled); n+m > 0 {
+	if n, m := len(bg.policies), copied; n+m > 0 {
 		r.say(ro, "copied %d scaling polic(ies) and %d scheduled action(s) onto %s", n, m, bg.newName)
 	}
 	return nil

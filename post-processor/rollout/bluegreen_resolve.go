@@ -197,11 +197,20 @@ func (r *roller) checkCopyable(ctx context.Context, ro *rollout, g astypes.AutoS
 		return refuse(fmt.Sprintf("traffic source %s (%s)", id, aws.ToString(ts.Type)), "only target groups and classic load balancers attached with attach-load-balancer-target-groups or attach-load-balancers are copied and drained")
 	}
 
-	pols, err := ro.clients.blueGreen.DescribePolicies(ctx, &autoscaling.DescribePoliciesInput{AutoScalingGroupName: g.AutoScalingGroupName})
-	if err != nil {
-		return fmt.Errorf("describing the scaling policies of Auto Scaling group (%s): %w", name, err)
+	var policies []astypes.ScalingPolicy
+	pin := &autoscaling.DescribePoliciesInput{AutoScalingGroupName: g.AutoScalingGroupName}
+	for page := 0; ; page++ {
+		out, err := ro.clients.blueGreen.DescribePolicies(ctx, pin)
+		if err != nil {
+			return fmt.Errorf("describing the scaling policies of Auto Scaling group (%s): %w", name, err)
+		}
+		policies = append(policies, out.ScalingPolicies...)
+		if aws.ToString(out.NextToken) == "" || page == maxGroupPages {
+			break
+		}
+		pin.NextToken = out.NextToken
 	}
-	for _, p := range pols.ScalingPolicies {
+	for _, p := range policies {
 		pn, pt := aws.ToString(p.PolicyName), aws.ToString(p.PolicyType)
 		switch {
 		case (pt == "StepScaling" || pt == "SimpleScaling" || pt == "") && len(p.Alarms) > 0:
@@ -214,12 +223,19 @@ func (r *roller) checkCopyable(ctx context.Context, ro *rollout, g astypes.AutoS
 			return refuse("predictive scaling policy "+pn, "its customized metrics are not copied; use predefined metrics")
 		}
 	}
-	bg.policies = pols.ScalingPolicies
-	acts, err := ro.clients.blueGreen.DescribeScheduledActions(ctx, &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: g.AutoScalingGroupName})
-	if err != nil {
-		return fmt.Errorf("describing the scheduled actions of Auto Scaling group (%s): %w", name, err)
+	bg.policies = policies
+	ain := &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: g.AutoScalingGroupName}
+	for page := 0; ; page++ {
+		out, err := ro.clients.blueGreen.DescribeScheduledActions(ctx, ain)
+		if err != nil {
+			return fmt.Errorf("describing the scheduled actions of Auto Scaling group (%s): %w", name, err)
+		}
+		bg.scheduled = append(bg.scheduled, out.ScheduledUpdateGroupActions...)
+		if aws.ToString(out.NextToken) == "" || page == maxGroupPages {
+			break
+		}
+		ain.NextToken = out.NextToken
 	}
-	bg.scheduled = acts.ScheduledUpdateGroupActions
 	hooks, err := ro.clients.blueGreen.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: g.AutoScalingGroupName})
 	if err != nil {
 		return fmt.Errorf("describing the lifecycle hooks of Auto Scaling group (%s): %w", name, err)

@@ -13,6 +13,8 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
 // health is one look at the new group: how many of its instances are
@@ -75,7 +77,13 @@ func (r *roller) waitHealthy(ctx context.Context, ro *rollout) (reason string, e
 	healthEnd := start.Add(r.cfg.BlueGreen.healthTimeout)
 	r.say(ro, "waiting for %s to be healthy in %s (at most %s)", bg.newName, attachedText(bg), shortDuration(min(r.cfg.BlueGreen.healthTimeout, r.deadline.Sub(start).Round(time.Second))))
 	var last health
+	budget := r.pollBudget(ro)
 	for {
+		if budget != nil {
+			if err := budget.Wait(ctx); err != nil {
+				return "interrupt", fmt.Errorf("interrupted while waiting for Auto Scaling group (%s) to be healthy: %w", bg.newName, err)
+			}
+		}
 		h, err := r.lookHealth(ctx, ro)
 		switch {
 		case ctx.Err() != nil:
@@ -107,6 +115,20 @@ func (r *roller) waitHealthy(ctx context.Context, ro *rollout) (reason string, e
 			return "", err
 		}
 	}
+}
+
+// pollBudget is the budget the group's health polls draw on: the same as
+// its refresh waits would (polls_per_second per account and region), as
+// the wait options leave it.
+func (r *roller) pollBudget(ro *rollout) *instancerefresh.Budget {
+	var o instancerefresh.InstanceRefreshCompleteWaiterOptions
+	if r.budgets != nil {
+		o.Budget = r.budgets.For(ro.account, ro.region)
+	}
+	for _, f := range r.waitOpt {
+		f(&o)
+	}
+	return o.Budget
 }
 
 // activitiesText quotes the new group's failed scaling activities, which

@@ -92,6 +92,10 @@
 //     LifecycleHookSpecificationList, and a create under a name in use
 //     replaces the group or launch configuration: implemented or corrected
 //     (groupextras.go; AlreadyExists as AWS answers).
+//   - CreateLaunchTemplateVersion stores UserData undecoded, and a group
+//     launching from such a version fails with HTTP 500: the emulator keeps
+//     a version's user data itself and reports it (userdata.go); instances
+//     launched from such a version have none in moto.
 //   - Checked to work in moto as AWS documents, for a copy of a group:
 //     CreateAutoScalingGroup with TargetGroupARNs and LoadBalancerNames
 //     (registered at once), tags with PropagateAtLaunch (propagated),
@@ -118,7 +122,8 @@
 // deregistration protection), suspended.go (suspended processes),
 // targethealth.go (load balancer health and draining), deletionprotection.go
 // (group deletion), scaling.go (policies, scheduled actions), groupextras.go
-// (notifications, account limits, lifecycle hooks),
+// (notifications, account limits, lifecycle hooks), userdata.go (launch
+// template versions' user data),
 // motogate.go (serialized access to moto), faults.go and calls.go
 // (fault injection and call log), control.go (the /_emu/ API), clock.go
 // (emulated time).

@@ -178,6 +178,7 @@ var handledActions = map[string]string{
 	"EnableImageDeregistrationProtection":  serviceEC2,
 	"DisableImageDeregistrationProtection": serviceEC2,
 	"DescribeImages":                       serviceEC2,
+	"DescribeLaunchTemplateVersions":       serviceEC2,
 	"DeregisterImage":                      serviceEC2,
 	"RegisterImage":                        serviceEC2,
 
@@ -351,6 +352,17 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			}
 			if answer.Status == http.StatusOK {
 				s.engine.recordImageVolumes(q.Region, q.Form, answer.Body)
+			}
+			answer.write(w)
+			return
+		case "DescribeLaunchTemplateVersions":
+			answer, err := s.forward(r, q.Body)
+			if err != nil {
+				writeEC2Error(w, toAPIError(err))
+				return
+			}
+			if answer.Status == http.StatusOK {
+				answer.Body = s.lt.userData.withUserData(q.Region, answer.Body)
 			}
 			answer.write(w)
 			return

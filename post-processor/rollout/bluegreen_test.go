@@ -44,6 +44,7 @@ func tagsOf(g astypes.AutoScalingGroup) map[string]string {
 
 func TestBlueGreenHappyPath(t *testing.T) {
 	b := newBGFake()
+	b.stagger = 20 * time.Second
 	art, ui, err := runBG(t, b, nil)
 	if err != nil {
 		t.Fatalf("PostProcess: %v", err)
@@ -83,7 +84,7 @@ func TestBlueGreenHappyPath(t *testing.T) {
 	}
 
 	// Health: per load balancer progress, printed when it changes.
-	if !said(ui, "0/4 healthy in tg-web") || !said(ui, "4/4 healthy in tg-web") || !said(ui, "4/4 InService in web-new") {
+	if !said(ui, "0/4 healthy in tg-web") || !said(ui, "3/4 healthy in tg-web") || !said(ui, "4/4 healthy in tg-web") || !said(ui, "2/4 InService in web-new") || !said(ui, "4/4 InService in web-new") {
 		t.Errorf("no per-load-balancer progress:\n%s", strings.Join(messages(ui), "\n"))
 	}
 	n := 0
@@ -364,6 +365,7 @@ func TestBlueGreenKeepOldGroup(t *testing.T) {
 func TestBlueGreenClassicLoadBalancer(t *testing.T) {
 	b := newBGFake()
 	b.withCLB()
+	b.drain, b.clbDrain = 0, 90*time.Second // only the load balancer drains
 	_, ui, err := runBG(t, b, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -376,6 +378,9 @@ func TestBlueGreenClassicLoadBalancer(t *testing.T) {
 	}
 	if d, s := b.index("DetachLoadBalancers web"), b.index("UpdateAutoScalingGroup web"); d < 0 || d > s {
 		t.Errorf("old group scaled in (%d) before leaving the classic load balancer (%d)", s, d)
+	}
+	if drained := b.firstAt("UpdateAutoScalingGroup web").Sub(b.firstAt("DetachLoadBalancers web")); drained < b.clbDrain {
+		t.Errorf("old group scaled in %s after leaving the load balancer, before connection draining (%s) ended", drained, b.clbDrain)
 	}
 }
 

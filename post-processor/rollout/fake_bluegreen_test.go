@@ -32,8 +32,9 @@ type bgFake struct {
 	*fakeAWS
 	now func() time.Time
 
-	// Delays on the clock.
-	launch, healthyAfter, drain, terminate time.Duration
+	// Delays on the clock; stagger delays each launch of a batch by that
+	// much more than the one before.
+	launch, healthyAfter, drain, terminate, stagger time.Duration
 
 	unhealthy map[string]bool // AMIs whose instances never turn healthy
 
@@ -44,6 +45,9 @@ type bgFake struct {
 	// registrations: instance -> registered, and deregistered when set.
 	reg   map[string]map[string]*registration
 	clbs  map[string]bool // classic load balancer names
+	// clbDrain is the classic load balancers' connection draining timeout
+	// (off, 0, by default, as in AWS's API).
+	clbDrain time.Duration
 	seq   int
 	limit int32 // MaxNumberOfAutoScalingGroups
 
@@ -195,7 +199,7 @@ func (b *bgFake) sync() {
 
 func (b *bgFake) drainFor(lb string) time.Duration {
 	if b.clbs[lb] {
-		return 0 // connection draining off
+		return b.clbDrain
 	}
 	return b.drain
 }
@@ -219,10 +223,10 @@ func (b *bgFake) scale(name string) {
 			live++
 		}
 	}
-	for ; live < desired; live++ {
+	for k := 0; live < desired; live, k = live+1, k+1 {
 		b.seq++
 		id := fmt.Sprintf("i-%s-%d", name, b.seq)
-		b.launchedAt[id] = b.now()
+		b.launchedAt[id] = b.now().Add(time.Duration(k) * b.stagger)
 		b.imageOf[id] = b.imageFor(g)
 		g.Instances = append(g.Instances, astypes.Instance{InstanceId: aws.String(id), LifecycleState: astypes.LifecycleStatePending, HealthStatus: aws.String("Healthy")})
 	}
@@ -518,6 +522,7 @@ func (b *bgFake) DescribeInstanceHealth(_ context.Context, in *elasticloadbalanc
 		return elbtypes.InstanceState{InstanceId: aws.String(id), State: aws.String(s)}
 	}
 	if len(in.Instances) == 0 {
+		// Registered ones only, draining ones included.
 		for id, r := range b.reg[lb] {
 			out.InstanceStates = append(out.InstanceStates, state(id, r))
 		}

@@ -43,13 +43,13 @@ type bgFake struct {
 	imageOf    map[string]string    // instance -> AMI
 	// reg is each load balancer's (target group ARN or CLB name)
 	// registrations: instance -> registered, and deregistered when set.
-	reg   map[string]map[string]*registration
-	clbs  map[string]bool // classic load balancer names
+	reg  map[string]map[string]*registration
+	clbs map[string]bool // classic load balancer names
 	// clbDrain is the classic load balancers' connection draining timeout
 	// (off, 0, by default, as in AWS's API).
 	clbDrain time.Duration
-	seq   int
-	limit int32 // MaxNumberOfAutoScalingGroups
+	seq      int
+	limit    int32 // MaxNumberOfAutoScalingGroups
 
 	policies  map[string][]astypes.ScalingPolicy
 	scheduled map[string][]astypes.ScheduledUpdateGroupAction

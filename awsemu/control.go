@@ -27,6 +27,7 @@ import (
 //	                               ("for" optional, emulated; status "" clears the group)
 //	DELETE /_emu/reported-status   clears every group
 //	GET    /_emu/stacks            the CloudFormation stacks the emulator carries out
+//	POST   /_emu/account-limits    {"max_groups":10,"max_launch_configurations":5} (0: AWS's default)
 //
 // Control requests are neither logged nor subject to faults.
 
@@ -45,15 +46,16 @@ func (s *Server) Speed() float64 { return s.clock.Speed() }
 // Now returns the emulated time, the time base of refresh timestamps.
 func (s *Server) Now() time.Time { return s.clock.Now() }
 
-// SetUnhealthyImages makes instances that instance refreshes launch from
-// these AMIs fail their health checks after warm-up. It replaces the
-// previous set; no arguments clear it.
+// SetUnhealthyImages makes instances on these AMIs fail their health
+// checks: instances that refreshes launch, after warm-up, and any instance
+// in a target group or Classic Load Balancer (targethealth.go). It replaces
+// the previous set; no arguments clear it.
 func (s *Server) SetUnhealthyImages(amiIDs ...string) {
 	s.engine.setUnhealthyImages(amiIDs)
 }
 
-// SetUnhealthyImageTag makes instances that instance refreshes launch from
-// AMIs tagged key=value fail their health checks, in addition to the images
+// SetUnhealthyImageTag makes instances on AMIs tagged key=value fail their
+// health checks (as SetUnhealthyImages does), in addition to the images
 // of SetUnhealthyImages: a test can mark the AMI a build is about to make
 // by the tags it will carry. It replaces the previous tag; an empty key
 // clears it.
@@ -198,6 +200,16 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case "GET /stacks":
 		writeJSON(w, http.StatusOK, s.Stacks())
+	case "POST /account-limits":
+		var req struct {
+			MaxGroups               int `json:"max_groups"`
+			MaxLaunchConfigurations int `json:"max_launch_configurations"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		s.SetAccountLimits(req.MaxGroups, req.MaxLaunchConfigurations)
+		writeJSON(w, http.StatusOK, req)
 	default:
 		writeJSONError(w, http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))
 	}

@@ -95,6 +95,49 @@
 //     carries the aws:cloudformation:* tags, and no UpdatePolicy applies:
 //     the emulator carries out stacks of launch templates, launch
 //     configurations and groups itself (see CloudFormation below).
+//   - Every registered target is "healthy" and every registered instance
+//     "InService" at once, whatever its AMI, and a departing target is
+//     forgotten at once: health follows the health check's thresholds on
+//     the emulated clock and the unhealthy-AMI switches, and departing
+//     targets drain for the deregistration delay or the connection draining
+//     timeout, each step citing AWS's documentation (targethealth.go).
+//     moto leaves detached instances in their target groups and, with two
+//     groups behind one Classic Load Balancer, deregisters the other group's
+//     instances whenever one changes: both corrected there.
+//   - DeleteAutoScalingGroup deletes any group: the emulator refuses one with
+//     instances or a refresh in progress without ForceDelete, and applies
+//     DeletionProtection (none, prevent-force-deletion, prevent-all-deletion),
+//     which moto does not know; a deleted group's policies, scheduled
+//     actions, notification configurations and lifecycle hooks go with it
+//     (deletionprotection.go).
+//   - Scaling policies and scheduled actions are keyed by name across all
+//     groups, so one put on a second group under the same name moves it
+//     off the first: kept per group in front of moto (scaling.go).
+//   - No notification configurations, no DescribeAccountLimits, made-up
+//     RoleARN and NotificationTargetARN for every lifecycle hook, no
+//     LifecycleHookSpecificationList, and a create under a name in use
+//     replaces the group or launch configuration: implemented or corrected
+//     (groupextras.go; AlreadyExists as AWS answers).
+//   - CreateLaunchTemplateVersion stores UserData undecoded, and a group
+//     launching from such a version fails with HTTP 500: the emulator keeps
+//     a version's user data itself and reports it (userdata.go); instances
+//     launched from such a version have none in moto.
+//   - Checked to work in moto as AWS documents, for a copy of a group:
+//     CreateAutoScalingGroup with TargetGroupARNs and LoadBalancerNames
+//     (registered at once), tags with PropagateAtLaunch (propagated),
+//     TerminationPolicies, CapacityRebalance, HealthCheckType and
+//     HealthCheckGracePeriod (groupextras_test.go), and DefaultInstanceWarmup
+//     and InstanceMaintenancePolicy through the emulator; warm pools
+//     (Put/Describe/DeleteWarmPool), EnableMetricsCollection,
+//     Suspend/ResumeProcesses, and subnets' AvailableIpAddressCount (less the
+//     addresses of the subnet's network interfaces).
+//   - Not modelled: a group's own ELB health checks (HealthCheckType ELB)
+//     never mark instances Unhealthy; scale-in terminates at once instead of
+//     after the deregistration delay; Standby instances stay in target
+//     groups; a target group without a load balancer does not report
+//     "unused" (Target.NotInUse); no traffic source API
+//     (Attach/Detach/DescribeTrafficSources); scheduled actions and policies
+//     never run by themselves (ExecutePolicy runs simple and step policies).
 //
 // Files: server.go (front server, routing, proxy), moto.go and proc_*.go
 // (the moto process), motoclient.go (the emulator's own calls to moto),
@@ -107,6 +150,11 @@
 // motogate.go (serialized access to moto), ltdelete.go (launch template
 // version deletion), imagereferences.go (DescribeImageReferences),
 // imagesnapshots.go (DeleteAssociatedSnapshots), ssm.go (SSM parameters), faults.go and calls.go
+// targethealth.go (load balancer health and draining), deletionprotection.go
+// (group deletion), scaling.go (policies, scheduled actions), groupextras.go
+// (notifications, account limits, lifecycle hooks), userdata.go (launch
+// template versions' user data),
+// motogate.go (serialized access to moto), faults.go and calls.go
 // (fault injection and call log), control.go (the /_emu/ API), clock.go
 // (emulated time).
 //

@@ -30,6 +30,8 @@ type ltVersions struct {
 	// same token cannot both create a version.
 	mu     sync.Mutex
 	tokens map[string]tokenEntry // by region and token
+	// userData is kept here rather than in moto (userdata.go).
+	userData *userDataStore
 }
 
 // tokenEntry is the first answer given for a client token.
@@ -39,7 +41,7 @@ type tokenEntry struct {
 }
 
 func newLTVersions() *ltVersions {
-	return &ltVersions{tokens: map[string]tokenEntry{}}
+	return &ltVersions{tokens: map[string]tokenEntry{}, userData: newUserDataStore()}
 }
 
 // capturedResponse is a complete answer from moto, held so that it can be
@@ -92,17 +94,29 @@ func (l *ltVersions) createVersion(ctx context.Context, mc *motoClients, q *quer
 		}
 	}
 
-	body := q.Body
+	form := url.Values{}
+	for k, v := range q.Form {
+		form[k] = v
+	}
 	if src := q.Form.Get("SourceVersion"); src != "" {
-		merged, aerr := inheritSourceVersion(ctx, mc, q.Form, src)
+		merged, aerr := inheritSourceVersion(ctx, mc, l.userData, q.Form, src)
 		if aerr != nil {
 			return nil, aerr
 		}
-		body = []byte(merged.Encode())
+		form = merged
 	}
-	answer, err := forward(body)
+	userData, aerr := takeUserData(form)
+	if aerr != nil {
+		return nil, aerr
+	}
+	answer, err := forward([]byte(form.Encode()))
 	if err != nil {
 		return nil, toAPIError(err)
+	}
+	if userData != "" && answer.Status == http.StatusOK {
+		id, version := versionOfAnswer(answer.Body)
+		l.userData.put(q.Region, id, version, userData)
+		answer.Body = l.userData.withUserData(q.Region, answer.Body)
 	}
 	if token != "" && answer.Status == http.StatusOK {
 		l.tokens[key] = tokenEntry{fingerprint: fp, answer: answer}
@@ -125,7 +139,7 @@ func fingerprint(form url.Values) string {
 // version's launch template data added: every top-level field of
 // LaunchTemplateData the request does not give is taken from the source
 // version, as AWS does.
-func inheritSourceVersion(ctx context.Context, mc *motoClients, form url.Values, src string) (url.Values, *apiError) {
+func inheritSourceVersion(ctx context.Context, mc *motoClients, kept *userDataStore, form url.Values, src string) (url.Values, *apiError) {
 	in := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{src}}
 	what := ""
 	switch {
@@ -145,7 +159,13 @@ func inheritSourceVersion(ctx context.Context, mc *motoClients, form url.Values,
 	if len(out.LaunchTemplateVersions) == 0 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
 		return nil, senderError("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s for launch template %s.", src, what)
 	}
-	inherited, err := launchTemplateDataParams(out.LaunchTemplateVersions[0].LaunchTemplateData)
+	source := out.LaunchTemplateVersions[0]
+	if source.LaunchTemplateData.UserData == nil {
+		if data, ok := kept.get(mc.region, aws.ToString(source.LaunchTemplateId), strconv.FormatInt(aws.ToInt64(source.VersionNumber), 10)); ok {
+			source.LaunchTemplateData.UserData = aws.String(data)
+		}
+	}
+	inherited, err := launchTemplateDataParams(source.LaunchTemplateData)
 	if err != nil {
 		return nil, toAPIError(fmt.Errorf("converting source version %s of %s: %w", src, what, err))
 	}

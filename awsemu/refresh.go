@@ -281,13 +281,19 @@ func (e *engine) setUnhealthyImageTag(key, value string) {
 // advance, such as the one a Packer build is about to make). Tags are read
 // from moto at check time; if that fails the instance counts as healthy.
 func (e *engine) isUnhealthy(mc *motoClients, imageID string) bool {
+	return e.isUnhealthyCtx(e.ctx, mc, imageID)
+}
+
+// isUnhealthyCtx is isUnhealthy reading tags with ctx (which may hold the
+// gate to moto).
+func (e *engine) isUnhealthyCtx(ctx context.Context, mc *motoClients, imageID string) bool {
 	e.mu.Lock()
 	listed, tag := e.unhealthy[imageID], e.badTag
 	e.mu.Unlock()
 	if listed || tag[0] == "" || mc == nil {
 		return listed
 	}
-	tags, err := mc.imageTags(e.ctx, imageID)
+	tags, err := mc.imageTags(ctx, imageID)
 	if err != nil {
 		e.log("reading the tags of %s: %v", imageID, err)
 		return false

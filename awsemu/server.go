@@ -45,7 +45,9 @@ type Server struct {
 	ltDel  *ltDeletions // deleted launch template versions (ltdelete.go)
 	ssm    ssmParams    // aws:ec2:image parameters (ssm.go)
 	lb     *lbHider
-	cfn    *cfnStacks // CloudFormation stacks the emulator carries out (cfn.go)
+	cfn    *cfnStacks     // CloudFormation stacks the emulator carries out (cfn.go)
+	health *healthTracker // load balancer health (targethealth.go)
+	groups *groupStore    // per-group settings moto lacks (deletionprotection.go)
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -103,6 +105,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		lt:        newLTVersions(),
 		images:    newImageProtection(),
 		ltDel:     newLTDeletions(),
+		groups:    newGroupStore(),
 		target:    target,
 		url:       "http://" + ln.Addr().String(),
 	}
@@ -110,6 +113,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.lb = newLBHider(s.api, s.logf)
 	s.cfn = newCFNStacks(s)
 	gate.after = s.lb.after
+	s.health = newHealthTracker(s.clock, s.engine, s.api, s.lb.isHidden, s.logf)
+	gate.after = func(ctx context.Context, req *http.Request, form url.Values, status int) {
+		s.lb.after(ctx, req, form, status)
+		s.health.after(ctx, req, form, status)
+	}
 	s.proxy = &httputil.ReverseProxy{
 		Transport: gate,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -289,20 +297,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			s.forwardRecordingWarmup(w, r, q)
 			return
 		case "DeleteAutoScalingGroup":
-			answer, err := s.forward(r, q.Body)
-			if err != nil {
-				writeASGError(w, toAPIError(err))
-				return
-			}
-			if answer.Status == http.StatusOK {
-				s.engine.forgetGroup(q.Region, q.Form.Get("AutoScalingGroupName"))
-			}
-			answer.write(w)
+			s.deleteGroup(w, r, q)
 			return
 		case "DescribeAutoScalingGroups", "DescribeAutoScalingInstances":
 			s.forwardCorrectingTemplates(w, r, q)
 			return
 		default:
+			if s.serveScaling(w, r, q) || s.serveGroupExtras(w, r, q) {
+				return
+			}
 			s.proxy.ServeHTTP(w, r)
 			return
 		}
@@ -317,16 +320,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			return
 		}
 	case serviceELB:
-		if q.Action == "DescribeTargetHealth" || q.Action == "DescribeInstanceHealth" {
-			answer, err := s.forward(r, q.Body)
-			if err != nil {
-				writeServiceError(w, q.Service, toAPIError(err))
-				return
-			}
-			if answer.Status == http.StatusOK {
-				answer.Body = s.lb.filter(q, answer.Body)
-			}
-			answer.write(w)
+		switch q.Action {
+		case "DescribeTargetHealth":
+			s.describeTargetHealth(w, r, q)
+			return
+		case "DescribeInstanceHealth":
+			s.describeInstanceHealth(w, r, q)
 			return
 		}
 	case serviceEC2:
@@ -380,7 +379,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			answer.write(w)
 			return
 		case "DeleteLaunchTemplateVersions", "DescribeLaunchTemplateVersions", "DescribeLaunchTemplates", "ModifyLaunchTemplate", "DescribeImageReferences":
-			s.serveIssue13EC2(w, r, q) // ltdelete.go, imagereferences.go
+			s.serveTemplateVersionsAndReferences(w, r, q) // ltdelete.go, imagereferences.go
 			return
 		case "RegisterImage":
 			answer, err := s.forward(r, q.Body)
@@ -422,6 +421,16 @@ func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, 
 		writeASGError(w, aerr)
 		return
 	}
+	if aerr := checkProtection(q.Form); aerr != nil {
+		writeASGError(w, aerr)
+		return
+	}
+	if q.Action == "CreateAutoScalingGroup" {
+		if aerr := s.checkLimits(r.Context(), q); aerr != nil {
+			writeASGError(w, aerr)
+			return
+		}
+	}
 	answer, err := s.forward(r, q.Body)
 	if err != nil {
 		writeASGError(w, toAPIError(err))
@@ -430,6 +439,10 @@ func (s *Server) forwardRecordingWarmup(w http.ResponseWriter, r *http.Request, 
 	if answer.Status == http.StatusOK {
 		s.engine.recordDefaultWarmup(q.Region, q.Form)
 		s.engine.recordMaintenancePolicy(q.Region, q.Form)
+		s.groups.recordProtection(q.Region, q.Form)
+		if q.Action == "CreateAutoScalingGroup" {
+			s.createSpecifiedHooks(r.Context(), q)
+		}
 	}
 	answer.write(w)
 }
@@ -453,6 +466,9 @@ func (s *Server) forwardCorrectingTemplates(w http.ResponseWriter, r *http.Reque
 			})
 			answer.Body = addMaintenancePolicies(answer.Body, func(group string) (maintenancePolicy, bool) {
 				return s.engine.policyOf(groupKey{Region: q.Region, Name: group})
+			})
+			answer.Body = addDeletionProtection(answer.Body, func(group string) string {
+				return s.groups.protectionOf(groupKey{Region: q.Region, Name: group})
 			})
 		}
 	}

@@ -74,6 +74,9 @@ type Spec struct {
 	// TargetGroup attaches the group to a new target group (HTTP, port 80,
 	// in the default VPC) at creation, so its first instances are registered.
 	TargetGroup bool
+	// ClassicLoadBalancer attaches the group to a new classic load balancer
+	// (HTTP 80) at creation.
+	ClassicLoadBalancer bool
 	// SuspendedProcesses are suspended once the group's instances are in
 	// service, e.g. "AddToLoadBalancer", "HealthCheck", "ReplaceUnhealthy".
 	SuspendedProcesses []string
@@ -101,6 +104,7 @@ type Seeded struct {
 	OverrideTemplateIDs     map[string]string
 	LaunchConfigurationName string
 	TargetGroupARN          string // with Spec.TargetGroup
+	LoadBalancerName        string // with Spec.ClassicLoadBalancer
 }
 
 // Seed creates a security group, a launch template (version 1) and an Auto
@@ -158,6 +162,14 @@ func (c *Clients) Seed(ctx context.Context, s Spec) (*Seeded, error) {
 		}
 		seeded.TargetGroupARN = arn
 		in.TargetGroupARNs = []string{arn}
+	}
+	if s.ClassicLoadBalancer {
+		name, err := c.createClassicLB(ctx, s.Group)
+		if err != nil {
+			return nil, err
+		}
+		seeded.LoadBalancerName = name
+		in.LoadBalancerNames = []string{name}
 	}
 	if _, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in); err != nil {
 		return nil, fmt.Errorf("creating Auto Scaling group %s: %w", s.Group, err)

@@ -51,6 +51,16 @@ type Result struct {
 	// date", "rolled back", "failed in place", "may still be running" or
 	// "not started".
 	Outcome string `mapstructure:"outcome"`
+	// The blue/green part (bluegreen_report.go), empty for a refresh:
+	// Strategy "blue-green", the group serving now, the new and old groups,
+	// and what became of the old one: "deleted", "scaled-to-zero", "kept",
+	// "deletion-protected", "untouched" or "detached".
+	Strategy      string `mapstructure:"strategy"`
+	LiveGroup     string `mapstructure:"live_group"`
+	NewGroup      string `mapstructure:"new_group"`
+	OldGroup      string `mapstructure:"old_group"`
+	OldGroupState string `mapstructure:"old_group_state"`
+	Message       string `mapstructure:"message"`
 }
 
 // Artifact describes the roll-outs. Its Destroy deletes nothing: the
@@ -124,6 +134,7 @@ func newArtifact(ros []*rollout, from origin, dryRun bool) *Artifact {
 		if dryRun {
 			res.Status = "Planned"
 		}
+		res.blueGreenResult(ro, dryRun)
 		a.Results = append(a.Results, res)
 	}
 	sort.Slice(a.Results, func(i, j int) bool {
@@ -169,7 +180,7 @@ func (a *Artifact) String() string {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status, r.Outcome)
 	}
 	w.Flush()
-	return strings.TrimSuffix(b.String(), "\n") + a.after.text()
+	return strings.TrimSuffix(b.String(), "\n") + a.blueGreenLines() + a.after.text()
 }
 
 // tally counts the groups by outcome, in the order outcomes first occur in
@@ -241,7 +252,7 @@ func (a *Artifact) rollouts() []map[string]string {
 }
 
 func (r Result) state() map[string]string {
-	return map[string]string{
+	return r.withBlueGreen(map[string]string{
 		"region":               r.Region,
 		"auto_scaling_group":   r.AutoScalingGroup,
 		"image_id":             r.ImageID,
@@ -252,7 +263,7 @@ func (r Result) state() map[string]string {
 		"instance_refresh_id":  r.InstanceRefreshID,
 		"status":               r.Status,
 		"outcome":              r.Outcome,
-	}
+	})
 }
 
 // stringKeys turns generated data into a map keyed by strings, whichever

@@ -56,6 +56,12 @@ type clients struct {
 	ssm     ssmAPI
 	cleanup cleanupAPI
 	pools   warmPoolAPI
+	// blueGreen, elbv2, elb and subnets serve blue/green roll-outs only
+	// (bluegreen*.go).
+	blueGreen blueGreenAPI
+	elbv2     elbv2API
+	elb       elbAPI
+	subnets   subnetsAPI
 }
 
 // clientFactory makes the clients of a region, in the account of role when

@@ -90,6 +90,15 @@ type Config struct {
 	// each. Every group is checked before any is changed.
 	Targets []Target `mapstructure:"target" required:"true"`
 
+	// How groups are rolled: `instance-refresh` (default) replaces the
+	// instances of each group in place; `blue-green` starts a new group
+	// beside the old one, behind the same load balancers, and cuts over
+	// once it is healthy (see the `blue_green` block). A target may choose
+	// its own.
+	Strategy string `mapstructure:"strategy"`
+	// The blue/green options, for targets with `strategy = "blue-green"`.
+	BlueGreen BlueGreenConfig `mapstructure:"blue_green"`
+
 	// How instances are replaced: the instance refresh preferences. See
 	// the `instance_refresh` block below for each preference and its default.
 	InstanceRefresh InstanceRefreshConfig `mapstructure:"instance_refresh"`
@@ -244,6 +253,9 @@ type Target struct {
 	// be shared with that account (the builder's `ami_users`); the
 	// post-processor checks it is visible there before changing anything.
 	AssumeRole awsauth.AssumeRoleConfig `mapstructure:"assume_role"`
+	// How this target's groups are rolled: `instance-refresh` or
+	// `blue-green`. Defaults to the post-processor's `strategy`.
+	Strategy string `mapstructure:"strategy"`
 }
 
 // Prepare decodes raws into c and validates everything, returning every
@@ -254,6 +266,8 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		PluginType:         BuilderID,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
+		// group_name is a template of its own, rendered at run time.
+		InterpolateFilter: &interpolate.RenderFilter{Exclude: []string{"blue_green"}},
 	}, raws...)
 	if err != nil {
 		return err
@@ -269,6 +283,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	add(c.AccessConfig.Prepare()...)
 	add(c.InstanceRefresh.Prepare()...)
+	add(c.prepareBlueGreen()...)
 
 	if len(c.Targets) == 0 {
 		add(errors.New(`target: at least one target block is required, for example target { auto_scaling_group = "web" }`))

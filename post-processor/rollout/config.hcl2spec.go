@@ -38,6 +38,8 @@ type FlatConfig struct {
 	MFACode                   *string                            `mapstructure:"mfa_code" cty:"mfa_code" hcl:"mfa_code"`
 	VaultAWSEngine            *awsauth.FlatVaultAWSEngineOptions `mapstructure:"vault_aws_engine" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
 	Targets                   []FlatTarget                       `mapstructure:"target" required:"true" cty:"target" hcl:"target"`
+	Strategy                  *string                            `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
+	BlueGreen                 *FlatBlueGreenConfig               `mapstructure:"blue_green" cty:"blue_green" hcl:"blue_green"`
 	InstanceRefresh           *FlatInstanceRefreshConfig         `mapstructure:"instance_refresh" cty:"instance_refresh" hcl:"instance_refresh"`
 	MaxConcurrency            *int                               `mapstructure:"max_concurrency" cty:"max_concurrency" hcl:"max_concurrency"`
 	Wait                      *bool                              `mapstructure:"wait" cty:"wait" hcl:"wait"`
@@ -98,6 +100,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
 		"vault_aws_engine":              &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*awsauth.FlatVaultAWSEngineOptions)(nil).HCL2Spec())},
 		"target":                        &hcldec.BlockListSpec{TypeName: "target", Nested: hcldec.ObjectSpec((*FlatTarget)(nil).HCL2Spec())},
+		"strategy":                      &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
+		"blue_green":                    &hcldec.BlockSpec{TypeName: "blue_green", Nested: hcldec.ObjectSpec((*FlatBlueGreenConfig)(nil).HCL2Spec())},
 		"instance_refresh":              &hcldec.BlockSpec{TypeName: "instance_refresh", Nested: hcldec.ObjectSpec((*FlatInstanceRefreshConfig)(nil).HCL2Spec())},
 		"max_concurrency":               &hcldec.AttrSpec{Name: "max_concurrency", Type: cty.Number, Required: false},
 		"wait":                          &hcldec.AttrSpec{Name: "wait", Type: cty.Bool, Required: false},
@@ -174,6 +178,7 @@ type FlatTarget struct {
 	Region           *string                       `mapstructure:"region" cty:"region" hcl:"region"`
 	Wave             *int                          `mapstructure:"wave" cty:"wave" hcl:"wave"`
 	AssumeRole       *awsauth.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	Strategy         *string                       `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
 }
 
 // FlatMapstructure returns a new FlatTarget.
@@ -193,6 +198,7 @@ func (*FlatTarget) HCL2Spec() map[string]hcldec.Spec {
 		"region":             &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
 		"wave":               &hcldec.AttrSpec{Name: "wave", Type: cty.Number, Required: false},
 		"assume_role":        &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsauth.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"strategy":           &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
 	}
 	return s
 }

@@ -49,9 +49,10 @@ type groupPlan struct {
 	Preferences preferencesPlan `json:"preferences"`
 	Refresh     refreshPlan     `json:"refresh"`
 
-	OnFailure         string   `json:"on_failure"`
-	RefreshInProgress string   `json:"refresh_in_progress,omitempty"`
-	Warnings          []string `json:"warnings"`
+	BlueGreen         *blueGreenPlan `json:"blue_green,omitempty"`
+	OnFailure         string         `json:"on_failure"`
+	RefreshInProgress string         `json:"refresh_in_progress,omitempty"`
+	Warnings          []string       `json:"warnings"`
 }
 
 // templatePlan is the version a roll-out would create of one template.
@@ -166,6 +167,9 @@ func (r *roller) dryRun(ctx context.Context, ros []*rollout) error {
 // planGroup works out what a roll-out of ro would do, from what resolve
 // found and one more read of the group.
 func (r *roller) planGroup(ctx context.Context, ro *rollout) (groupPlan, error) {
+	if ro.bg != nil {
+		return r.planBlueGreen(ctx, ro)
+	}
 	gp := groupPlan{
 		Region: ro.region, AutoScalingGroup: ro.group, Account: ro.account, Wave: ro.wave,
 		ImageID: ro.imageID, UpToDate: ro.upToDate, Warnings: append([]string{}, ro.warnings...),
@@ -345,6 +349,9 @@ func (gp groupPlan) text() string {
 		line("no refresh: %s", gp.UpToDate)
 	case gp.Adopted != "":
 		line("refresh %s of this AMI is already running: it would be followed, nothing started", gp.Adopted)
+	}
+	if gp.BlueGreen != nil {
+		return gp.blueGreenText(&b, line)
 	}
 	for _, tp := range gp.Templates {
 		line("launch template: %s", tp.Action)

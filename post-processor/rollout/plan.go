@@ -66,9 +66,14 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 				return nil, fmt.Errorf("target[%d]: no Auto Scaling group in %s has the tags %s; check the tags and the region", i, region, tagList(t.Tags))
 			}
 		}
+		if t.Strategy == StrategyBlueGreen {
+			groups = blueGreenLines(groups, len(t.Tags) > 0)
+		}
 		for _, g := range groups {
 			ro := &rollout{region: region, group: aws.ToString(g.AutoScalingGroupName), imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c}
-			if len(t.Tags) > 0 {
+			if t.Strategy == StrategyBlueGreen {
+				ro.bg = &blueGreen{}
+			} else if len(t.Tags) > 0 {
 				ro.described = &g // resolve need not describe it again
 			}
 			ros = append(ros, ro)
@@ -166,5 +171,9 @@ func (p *PostProcessor) awsClients(ctx context.Context, region string, role awsa
 		ssm:         p.config.AccessConfig.NewSSMClient(cfg),
 		cleanup:     ec,
 		pools:       as,
+		blueGreen:   as,
+		elbv2:       p.config.AccessConfig.NewELBv2Client(cfg),
+		elb:         p.config.AccessConfig.NewELBClient(cfg),
+		subnets:     ec,
 	}, nil
 }

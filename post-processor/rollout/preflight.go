@@ -100,19 +100,28 @@ func (p *PostProcessor) preflight(ctx context.Context) ([]Checked, error) {
 	}
 	r.forEach(ros, func(ro *rollout) {
 		// Described here rather than in resolve, to count its instances.
-		g, err := r.describeGroup(ctx, ro)
-		if err != nil {
-			ro.err = err
-			return
+		var g astypes.AutoScalingGroup
+		if ro.bg == nil {
+			var err error
+			if g, err = r.describeGroup(ctx, ro); err != nil {
+				ro.err = err
+				return
+			}
+			ro.described = &g
 		}
-		ro.described = &g
 		if ro.err = r.resolve(ctx, ro); ro.err != nil {
 			return
+		}
+		if ro.bg != nil { // resolve found the line's live group
+			g = ro.bg.old
 		}
 		c := &checked[index[ro]]
 		*c = Checked{
 			Region: ro.region, Group: ro.group, Account: ro.account,
 			InstanceCount: len(g.Instances), DesiredCapacity: int(aws.ToInt32(g.DesiredCapacity)),
+		}
+		if ro.bg != nil {
+			c.Group = ro.bg.oldName // the line's live group
 		}
 		if ro.lc != nil {
 			c.LaunchConfiguration, c.ImageID = ro.lc.name, ro.lc.sourceImage

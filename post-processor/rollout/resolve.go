@@ -23,6 +23,9 @@ import (
 // resolve reads everything a roll-out of ro needs and checks that it can
 // proceed. It changes nothing.
 func (r *roller) resolve(ctx context.Context, ro *rollout) error {
+	if ro.bg != nil {
+		return r.resolveBlueGreen(ctx, ro)
+	}
 	g, err := r.describeGroup(ctx, ro)
 	if err != nil {
 		return err

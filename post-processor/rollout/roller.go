@@ -31,6 +31,8 @@ type rollout struct {
 
 	// From plan, for groups chosen by tags: the group as found.
 	described *astypes.AutoScalingGroup
+	// bg is set for targets with strategy = "blue-green" (bluegreen.go).
+	bg *blueGreen
 
 	// From resolve.
 	mixed     *astypes.MixedInstancesPolicy // nil when the group names a template directly
@@ -70,6 +72,9 @@ type rollout struct {
 
 // outcome is how ro's roll-out ended, as far as it was observed.
 func (ro *rollout) outcome() outcome {
+	if ro.bg != nil {
+		return ro.bg.outcome(ro.upToDate != "")
+	}
 	o := observed{
 		upToDate: ro.upToDate != "",
 		started:  ro.refreshID != "" || ro.startInDoubt,
@@ -211,7 +216,7 @@ func (r *roller) run(ctx context.Context, ros []*rollout) error {
 		if len(waves) > 1 {
 			r.ui.Say(fmt.Sprintf("Wave %d of %d: %s", i+1, len(waves), labels(wave)))
 		}
-		err := r.runWave(ctx, wave, i > 0)
+		err := r.runStrategies(ctx, wave, i > 0)
 		if err == nil {
 			continue
 		}
@@ -362,7 +367,7 @@ func unusedVersions(ros []*rollout) []string {
 	var unused []string
 	for _, ro := range ros {
 		unused = append(unused, ro.abandoned...)
-		if ro.refreshID != "" {
+		if ro.refreshID != "" || ro.bg.uses() {
 			continue
 		}
 		for _, tu := range ro.templates() {

@@ -38,6 +38,7 @@ type FlatConfig struct {
 	MFACode                   *string                            `mapstructure:"mfa_code" cty:"mfa_code" hcl:"mfa_code"`
 	VaultAWSEngine            *awsauth.FlatVaultAWSEngineOptions `mapstructure:"vault_aws_engine" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
 	Targets                   []FlatTarget                       `mapstructure:"target" required:"true" cty:"target" hcl:"target"`
+	Stacks                    []FlatStackTarget                  `mapstructure:"stack" cty:"stack" hcl:"stack"`
 	InstanceRefresh           *FlatInstanceRefreshConfig         `mapstructure:"instance_refresh" cty:"instance_refresh" hcl:"instance_refresh"`
 	MaxConcurrency            *int                               `mapstructure:"max_concurrency" cty:"max_concurrency" hcl:"max_concurrency"`
 	Wait                      *bool                              `mapstructure:"wait" cty:"wait" hcl:"wait"`
@@ -95,6 +96,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
 		"vault_aws_engine":              &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*awsauth.FlatVaultAWSEngineOptions)(nil).HCL2Spec())},
 		"target":                        &hcldec.BlockListSpec{TypeName: "target", Nested: hcldec.ObjectSpec((*FlatTarget)(nil).HCL2Spec())},
+		"stack":                         &hcldec.BlockListSpec{TypeName: "stack", Nested: hcldec.ObjectSpec((*FlatStackTarget)(nil).HCL2Spec())},
 		"instance_refresh":              &hcldec.BlockSpec{TypeName: "instance_refresh", Nested: hcldec.ObjectSpec((*FlatInstanceRefreshConfig)(nil).HCL2Spec())},
 		"max_concurrency":               &hcldec.AttrSpec{Name: "max_concurrency", Type: cty.Number, Required: false},
 		"wait":                          &hcldec.AttrSpec{Name: "wait", Type: cty.Bool, Required: false},
@@ -168,6 +170,7 @@ type FlatTarget struct {
 	Region           *string                       `mapstructure:"region" cty:"region" hcl:"region"`
 	Wave             *int                          `mapstructure:"wave" cty:"wave" hcl:"wave"`
 	AssumeRole       *awsauth.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	AllowStackDrift  *bool                         `mapstructure:"allow_stack_drift" cty:"allow_stack_drift" hcl:"allow_stack_drift"`
 }
 
 // FlatMapstructure returns a new FlatTarget.
@@ -187,6 +190,7 @@ func (*FlatTarget) HCL2Spec() map[string]hcldec.Spec {
 		"region":             &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
 		"wave":               &hcldec.AttrSpec{Name: "wave", Type: cty.Number, Required: false},
 		"assume_role":        &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsauth.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"allow_stack_drift":  &hcldec.AttrSpec{Name: "allow_stack_drift", Type: cty.Bool, Required: false},
 	}
 	return s
 }

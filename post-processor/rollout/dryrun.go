@@ -47,9 +47,10 @@ type groupPlan struct {
 	Preferences preferencesPlan `json:"preferences"`
 	Refresh     refreshPlan     `json:"refresh"`
 
-	OnFailure         string   `json:"on_failure"`
-	RefreshInProgress string   `json:"refresh_in_progress,omitempty"`
-	Warnings          []string `json:"warnings"`
+	Stack             *stackPlan `json:"stack,omitempty"` // for a stack block
+	OnFailure         string     `json:"on_failure"`
+	RefreshInProgress string     `json:"refresh_in_progress,omitempty"`
+	Warnings          []string   `json:"warnings"`
 }
 
 // templatePlan is the version a roll-out would create of one template.
@@ -156,6 +157,9 @@ func (r *roller) dryRun(ctx context.Context, ros []*rollout) error {
 // planGroup works out what a roll-out of ro would do, from what resolve
 // found and one more read of the group.
 func (r *roller) planGroup(ctx context.Context, ro *rollout) (groupPlan, error) {
+	if ro.stack != nil {
+		return r.planStack(ctx, ro) // stack_report.go
+	}
 	gp := groupPlan{
 		Region: ro.region, AutoScalingGroup: ro.group, Account: ro.account, Wave: ro.wave,
 		ImageID: ro.imageID, UpToDate: ro.upToDate, Warnings: append([]string{}, ro.warnings...),
@@ -327,6 +331,9 @@ func (h healthyBounds) sourceName() string {
 
 // text is the plan of one group as printed.
 func (gp groupPlan) text() string {
+	if gp.Stack != nil {
+		return gp.stackText()
+	}
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, "\n  "+format, args...) }
 	fmt.Fprintf(&b, "plan (wave %d)", gp.Wave)

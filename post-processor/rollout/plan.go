@@ -67,13 +67,18 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 			}
 		}
 		for _, g := range groups {
-			ro := &rollout{region: region, group: aws.ToString(g.AutoScalingGroupName), imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c}
+			ro := &rollout{region: region, group: aws.ToString(g.AutoScalingGroupName), imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c, allowStackDrift: t.AllowStackDrift}
 			if len(t.Tags) > 0 {
 				ro.described = &g // resolve need not describe it again
 			}
 			ros = append(ros, ro)
 		}
 	}
+	stacks, err := p.planStacks(ctx, images, newClients, cache) // stack.go
+	if err != nil {
+		return nil, err
+	}
+	ros = append(ros, stacks...)
 	sort.SliceStable(ros, func(i, j int) bool { return ros[i].label() < ros[j].label() })
 	seen := map[string]bool{}
 	for _, ro := range ros {
@@ -159,8 +164,11 @@ func (p *PostProcessor) awsClients(ctx context.Context, region string, role awsa
 	if role.RoleARN != "" {
 		cfg = role.Apply(cfg)
 	}
+	ec := p.config.AccessConfig.NewEC2Client(cfg)
 	return &clients{
-		autoscaling: p.config.AccessConfig.NewAutoScalingClient(cfg),
-		ec2:         p.config.AccessConfig.NewEC2Client(cfg),
+		autoscaling:    p.config.AccessConfig.NewAutoScalingClient(cfg),
+		ec2:            ec,
+		cloudformation: newCloudFormationClient(cfg),
+		instances:      ec,
 	}, nil
 }

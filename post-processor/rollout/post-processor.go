@@ -95,7 +95,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if p.config.DryRun {
 		verb = "Dry run: planning the roll-out of"
 	}
-	ui.Say(fmt.Sprintf("%s %d Auto Scaling group(s) onto %s", verb, len(ros), source.Id()))
+	ui.Say(fmt.Sprintf("%s %s onto %s", verb, rolloutSubjects(ros), source.Id()))
 	err = r.run(ctx, ros)
 	// A dry run changes nothing, not even the AMI's protection.
 	if err != nil && !p.config.DryRun {

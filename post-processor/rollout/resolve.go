@@ -23,11 +23,17 @@ import (
 // resolve reads everything a roll-out of ro needs and checks that it can
 // proceed. It changes nothing.
 func (r *roller) resolve(ctx context.Context, ro *rollout) error {
+	if ro.stack != nil {
+		return r.resolveStack(ctx, ro) // stack_resolve.go
+	}
 	g, err := r.describeGroup(ctx, ro)
 	if err != nil {
 		return err
 	}
 	if err := checkOperator(g); err != nil {
+		return err
+	}
+	if err := r.checkStackOwner(ctx, ro, g); err != nil { // stack_resolve.go
 		return err
 	}
 	if err := ro.readTemplate(g, r.cfg.CopyLaunchConfiguration); err != nil {

@@ -31,6 +31,10 @@ type rollout struct {
 
 	// From plan, for groups chosen by tags: the group as found.
 	described *astypes.AutoScalingGroup
+	// stack is set for a stack block (stack.go); allowStackDrift is the
+	// target's allow_stack_drift.
+	stack           *stackRollout
+	allowStackDrift bool
 
 	// From resolve.
 	mixed     *astypes.MixedInstancesPolicy // nil when the group names a template directly
@@ -70,6 +74,9 @@ type rollout struct {
 
 // outcome is how ro's roll-out ended, as far as it was observed.
 func (ro *rollout) outcome() outcome {
+	if ro.stack != nil {
+		return ro.stack.outcome()
+	}
 	o := observed{
 		upToDate: ro.upToDate != "",
 		started:  ro.refreshID != "" || ro.startInDoubt,
@@ -82,6 +89,9 @@ func (ro *rollout) outcome() outcome {
 }
 
 func (ro *rollout) label() string {
+	if ro.stack != nil {
+		return ro.stack.label(ro)
+	}
 	if ro.account != "" {
 		return ro.group + " (" + ro.region + ", " + ro.account + ")"
 	}
@@ -234,6 +244,9 @@ func (r *roller) sayWarnings(ros []*rollout) {
 // that is due, creates the versions of a wave's groups, starts their
 // refreshes and waits for them.
 func (r *roller) runWave(ctx context.Context, ros []*rollout, reread bool) error {
+	if stacks, groups := splitStacks(ros); len(stacks) > 0 {
+		return r.runWithStacks(ctx, stacks, groups, reread) // stack.go
+	}
 	r.forEach(ros, func(ro *rollout) { ro.err = r.prepare(ctx, ro, reread) })
 	if errs := r.errorsOf(ros); len(errs) > 0 {
 		return stopBeforeStart(ros, errors.Join(errs...))

@@ -339,20 +339,25 @@ func evalParams(t *cfnTemplate, values map[string]string) map[string]any {
 }
 
 // requiredCapabilities returns the capabilities a template needs, as AWS
-// documents them for CreateStack and UpdateStack: "The following IAM
-// resources require you to specify either the CAPABILITY_IAM or
-// CAPABILITY_NAMED_IAM capability" (AWS::IAM::* resources), and
-// CAPABILITY_AUTO_EXPAND for macros. The emulator's resource types are
-// neither, so none is ever required; the check is kept for the day a type
-// is added.
+// documents them for CreateStack and UpdateStack (see cfniam.go):
+// CAPABILITY_NAMED_IAM for IAM resources with custom names, else
+// CAPABILITY_IAM for any IAM resource.
 func requiredCapabilities(t *cfnTemplate) []string {
-	var need []string
+	need := ""
 	for _, id := range t.Order {
-		if strings.HasPrefix(t.Resources[id].Type, "AWS::IAM::") {
-			return append(need, "CAPABILITY_IAM")
+		switch iamCapability(t.Resources[id]) {
+		case "CAPABILITY_NAMED_IAM":
+			need = "CAPABILITY_NAMED_IAM"
+		case "CAPABILITY_IAM":
+			if need == "" {
+				need = "CAPABILITY_IAM"
+			}
 		}
 	}
-	return need
+	if need == "" {
+		return nil
+	}
+	return []string{need}
 }
 
 func checkCapabilities(t *cfnTemplate, given []string) *apiError {
@@ -366,6 +371,7 @@ func checkCapabilities(t *cfnTemplate, given []string) *apiError {
 	for _, need := range requiredCapabilities(t) {
 		ok := false
 		for _, g := range given {
+			// "If you have IAM resources, you can specify either capability."
 			ok = ok || g == need || (need == "CAPABILITY_IAM" && g == "CAPABILITY_NAMED_IAM")
 		}
 		if !ok {
@@ -512,7 +518,7 @@ func (c *cfnStacks) updateStack(st *cfnStack, q *queryRequest) (*xmlNode, *apiEr
 	if !usePrevious {
 		nt, aerr := parseTemplate(body)
 		if aerr == errNotOwned {
-			return nil, templateError("the new template has none of the resource types awsemu carries out (%s); the emulator cannot hand stack %s over to moto.", strings.Join(cfnOwnedTypes, ", "), st.Name)
+			return nil, templateError("the new template has none of the resource types awsemu carries out (%s); the emulator cannot hand stack %s over to moto.", strings.Join(cfnCoreTypes, ", "), st.Name)
 		}
 		if aerr != nil {
 			return nil, aerr
@@ -843,8 +849,9 @@ func writeCFNError(w http.ResponseWriter, e *apiError) {
 	writeXML(w, e.Status, reqID, resp)
 }
 
-// Stack returns the status and reason of a stack the emulator carries out,
-// for tests; ok is false when it has no such stack.
+// StackStatus returns the status and reason of a stack the emulator
+// carries out (by name or id, in any account), for Go tests that would
+// rather not poll DescribeStacks; ok is false when it has no such stack.
 func (s *Server) StackStatus(region, nameOrID string) (status, reason string, ok bool) {
 	c := s.cfn
 	c.mu.Lock()
@@ -860,4 +867,28 @@ func (s *Server) StackStatus(region, nameOrID string) (status, reason string, ok
 		}
 	}
 	return "", "", false
+}
+
+// StackInfo is a stack the emulator carries out, as Stacks reports it.
+type StackInfo struct {
+	Region string `json:"region"`
+	Name   string `json:"name"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// Stacks lists the stacks the emulator carries out, deleted ones included,
+// oldest first within each account and region (GET /_emu/stacks).
+func (s *Server) Stacks() []StackInfo {
+	c := s.cfn
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []StackInfo
+	for _, key := range sortedKeys(c.stacks) {
+		for _, st := range c.stacks[key] {
+			out = append(out, StackInfo{Region: st.Region, Name: st.Name, ID: st.ID, Status: st.Status, Reason: st.Reason})
+		}
+	}
+	return out
 }

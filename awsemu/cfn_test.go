@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -278,6 +279,20 @@ func TestStackCreateTagsWhatItCreates(t *testing.T) {
 		last.ResourceStatus != "CREATE_IN_PROGRESS" || aws.ToString(last.ResourceStatusReason) != "User Initiated" {
 		t.Errorf("events not newest first: first %s %s, last %s %s", aws.ToString(first.LogicalResourceId), first.ResourceStatus, aws.ToString(last.LogicalResourceId), last.ResourceStatus)
 	}
+	// The control API lists it.
+	resp, err := http.Get(s.URL() + "/_emu/stacks")
+	if err != nil {
+		t.Fatalf("GET /_emu/stacks: %v", err)
+	}
+	var listed []StackInfo
+	err = json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if err != nil || !slices.Contains(listed, StackInfo{Region: "us-east-1", Name: name, ID: aws.ToString(st.StackId), Status: "CREATE_COMPLETE"}) {
+		t.Errorf("GET /_emu/stacks: %v; %+v lacks %s", err, listed, name)
+	}
+	if status, _, ok := s.StackStatus("us-east-1", name); !ok || status != "CREATE_COMPLETE" {
+		t.Errorf("StackStatus = %s, %v", status, ok)
+	}
 	// The summary tells a client which parameters and capabilities the stack has.
 	sum, err := c.cfn.GetTemplateSummary(ctxFor(t), &cloudformation.GetTemplateSummaryInput{StackName: aws.String(name)})
 	if err != nil || len(sum.Parameters) != 2 || len(sum.Capabilities) != 0 {
@@ -467,6 +482,12 @@ func TestStackUpdateWithoutPolicyReplacesNothing(t *testing.T) {
 			t.Errorf("instance %s was replaced without an update policy", id)
 		}
 	}
+	// The instances still report the version they were launched from.
+	for _, in := range c.group(t, group).Instances {
+		if v := aws.ToString(in.LaunchTemplate.Version); v != "1" {
+			t.Errorf("instance %s reports launch template version %s, want 1", aws.ToString(in.InstanceId), v)
+		}
+	}
 }
 
 // New instances that fail their health checks fail the rolling update, and
@@ -518,50 +539,92 @@ func TestStackUnhealthyAMIRollsBack(t *testing.T) {
 // CancelUpdateStack: "You can cancel only stacks that are in the
 // UPDATE_IN_PROGRESS state"; "If the call completes successfully, the
 // stack rolls back the update and reverts to the previous stack
-// configuration."
+// configuration." Wherever in the update the cancel lands, the stack ends
+// UPDATE_ROLLBACK_COMPLETE with the old AMI everywhere.
 func TestStackCancelUpdateRollsBack(t *testing.T) {
 	t.Parallel()
 	s := sharedServer(t)
 	c := newCFNClients(s.URL())
-	name := c.createStack(t, stackTemplate(t, false, 3, map[string]any{
-		"AutoScalingRollingUpdate": map[string]any{"MaxBatchSize": "1", "MinInstancesInService": "2", "PauseTime": "PT10M"},
+	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{
+		"AutoScalingRollingUpdate": map[string]any{"MaxBatchSize": "1", "MinInstancesInService": "1", "PauseTime": "PT1H"},
 	}))
 	group := c.physicalID(t, name, "ASG")
 	c.updateAMI(t, name, newAMI, "")
-	// Cancel once the first batch is done: each batch pauses ten emulated
-	// minutes, a real second at the test speed, far longer than the cancel
-	// takes to arrive; the batch in flight finishes, then the stack rolls
-	// back and replaces the new instances.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(c.eventLog(t, name), "(Progress 33%)") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no batch finished; events:\n%s", c.eventLog(t, name))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The update lasts two batches of an emulated hour (twelve real
+	// seconds): the cancel arrives long before it ends.
 	if _, err := c.cfn.CancelUpdateStack(ctxFor(t), &cloudformation.CancelUpdateStackInput{StackName: aws.String(name)}); err != nil {
 		t.Fatalf("CancelUpdateStack: %v", err)
 	}
 	c.waitStack(t, name, "UPDATE_ROLLBACK_COMPLETE")
-	c.instanceAMIs(t, group, 3, oldAMI)
-	var cancelled, reason string
+	c.instanceAMIs(t, group, 2, oldAMI)
+	var reason string
 	for _, e := range c.events(t, name) {
-		if aws.ToString(e.LogicalResourceId) == "ASG" && e.ResourceStatus == "UPDATE_FAILED" {
-			cancelled = aws.ToString(e.ResourceStatusReason)
-		}
 		if e.ResourceStatus == "UPDATE_ROLLBACK_IN_PROGRESS" {
 			reason = aws.ToString(e.ResourceStatusReason)
 		}
 	}
-	if cancelled != "Resource update cancelled" || reason != "User Initiated" {
-		t.Errorf("events: ASG UPDATE_FAILED %q, stack UPDATE_ROLLBACK_IN_PROGRESS %q; want Resource update cancelled and User Initiated", cancelled, reason)
-	}
-	if _, launches := c.minInService(t, group, 3); launches < 4 {
-		t.Errorf("%d launches: want the update's two or more and the rollback's as many", launches)
+	if reason != "User Initiated" {
+		t.Errorf("UPDATE_ROLLBACK_IN_PROGRESS reason %q, want User Initiated", reason)
 	}
 	_, err := c.cfn.CancelUpdateStack(ctxFor(t), &cloudformation.CancelUpdateStackInput{StackName: aws.String(name)})
 	if apiCode(err) != "ValidationError" {
 		t.Errorf("CancelUpdateStack on a stack not updating: got %v, want ValidationError", err)
+	}
+}
+
+// A rollback undoes changes already complete: when a later group fails,
+// an earlier group that finished its rolling update gets its old version
+// back and its new instances replaced by old ones.
+func TestStackRollbackUndoesACompletedRollingUpdate(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	group := func(lt string, dependsOn any) map[string]any {
+		g := map[string]any{"Type": "AWS::AutoScaling::AutoScalingGroup",
+			"UpdatePolicy": map[string]any{"AutoScalingRollingUpdate": map[string]any{"MaxBatchSize": 1, "MinInstancesInService": 1}},
+			"Properties": map[string]any{"MinSize": 1, "MaxSize": 4, "DesiredCapacity": 2, "VPCZoneIdentifier": map[string]any{"Ref": "Subnets"},
+				"LaunchTemplate": map[string]any{"LaunchTemplateId": map[string]any{"Ref": lt}, "Version": map[string]any{"Fn::GetAtt": []any{lt, "LatestVersionNumber"}}}}}
+		if dependsOn != nil {
+			g["DependsOn"] = dependsOn
+		}
+		return g
+	}
+	lt := func(param string) map[string]any {
+		return map[string]any{"Type": "AWS::EC2::LaunchTemplate", "Properties": map[string]any{"LaunchTemplateData": map[string]any{"ImageId": map[string]any{"Ref": param}}}}
+	}
+	doc := map[string]any{
+		"Parameters": map[string]any{"ImageId": map[string]any{"Type": "String"}, "ImageIdB": map[string]any{"Type": "String", "Default": oldAMI},
+			"Subnets": map[string]any{"Type": "List<AWS::EC2::Subnet::Id>"}},
+		"Resources": map[string]any{"LT": lt("ImageId"), "LTB": lt("ImageIdB"), "ASG": group("LT", nil), "ASGB": group("LTB", "ASG")},
+	}
+	body, _ := json.Marshal(doc)
+	name := c.createStack(t, string(body))
+	a, b := c.physicalID(t, name, "ASG"), c.physicalID(t, name, "ASGB")
+	if _, err := c.cfn.UpdateStack(ctxFor(t), &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true),
+		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), param("ImageIdB", badAMI), previous("Subnets")}}); err != nil {
+		t.Fatalf("UpdateStack: %v", err)
+	}
+	c.waitStack(t, name, "UPDATE_ROLLBACK_COMPLETE")
+	c.instanceAMIs(t, a, 2, oldAMI)
+	c.instanceAMIs(t, b, 2, oldAMI)
+	if v := aws.ToString(c.group(t, a).LaunchTemplate.Version); v != "1" {
+		t.Errorf("group ASG on version %s after the rollback, want 1", v)
+	}
+	var seq []string
+	for _, e := range c.events(t, name) {
+		if id := aws.ToString(e.LogicalResourceId); id == "ASG" || id == "ASGB" {
+			if e.ResourceStatus == "UPDATE_COMPLETE" || e.ResourceStatus == "UPDATE_FAILED" {
+				seq = append(seq, id+" "+string(e.ResourceStatus))
+			}
+		}
+	}
+	// The rollback puts back the failed group, then the earlier one.
+	want := []string{"ASG UPDATE_COMPLETE", "ASGB UPDATE_FAILED", "ASGB UPDATE_COMPLETE", "ASG UPDATE_COMPLETE"}
+	if !slices.Equal(seq, want) {
+		t.Errorf("group events %v, want %v", seq, want)
+	}
+	if _, launches := c.minInService(t, a, 2); launches != 4 {
+		t.Errorf("group ASG had %d launches, want 2 for the update and 2 for the rollback", launches)
 	}
 }
 
@@ -766,12 +829,12 @@ func TestStackCancelDuringInstanceRefresh(t *testing.T) {
 	s := sharedServer(t)
 	c := newCFNClients(s.URL())
 	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{
-		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 50, "InstanceWarmup": 1800}},
+		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 50, "InstanceWarmup": 3600}},
 	}))
 	group := c.physicalID(t, name, "ASG")
 	c.updateAMI(t, name, newAMI, "")
-	// Cancel once the refresh runs: its 30-minute warm-up lasts three real
-	// seconds at the test speed.
+	// Cancel once the refresh runs: each of its two batches warms up for an
+	// emulated hour, six real seconds at the test speed.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, err := c.asg.DescribeInstanceRefreshes(ctxFor(t), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group)})
@@ -898,4 +961,119 @@ Resources:
 	if err != nil || aws.ToString(out.TemplateBody) != body {
 		t.Errorf("GetTemplate: %v; body changed: %q", err, aws.ToString(out.TemplateBody))
 	}
+}
+
+// iamStackTemplate adds a role and an instance profile (named or not) to
+// the fleet stack, the launch template using the profile.
+func iamStackTemplate(t *testing.T, named bool) string {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stackTemplate(t, false, 1, nil)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	res := doc["Resources"].(map[string]any)
+	role := map[string]any{"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}}}}
+	if named {
+		role["RoleName"] = uniqueName(t)
+	}
+	res["Role"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
+	res["Profile"] = map[string]any{"Type": "AWS::IAM::InstanceProfile", "Properties": map[string]any{"Roles": []any{map[string]any{"Ref": "Role"}}}}
+	data := res["LT"].(map[string]any)["Properties"].(map[string]any)["LaunchTemplateData"].(map[string]any)
+	data["IamInstanceProfile"] = map[string]any{"Arn": map[string]any{"Fn::GetAtt": []any{"Profile", "Arn"}}}
+	b, _ := json.Marshal(doc)
+	return string(b)
+}
+
+// Capabilities: "The following IAM resources require you to specify either
+// the CAPABILITY_IAM or CAPABILITY_NAMED_IAM capability ... If you have IAM
+// resources with custom names, you must specify CAPABILITY_NAMED_IAM ... If
+// you don't specify either of these capabilities, CloudFormation returns an
+// InsufficientCapabilities error", on CreateStack and UpdateStack alike;
+// GetTemplateSummary says which a stack needs.
+func TestStackCapabilities(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	params := []cfntypes.Parameter{param("ImageId", oldAMI), param("Subnets", c.subnets(t))}
+	create := func(body string, caps ...cfntypes.Capability) (string, error) {
+		name := uniqueName(t)
+		_, err := c.cfn.CreateStack(ctxFor(t), &cloudformation.CreateStackInput{StackName: aws.String(name), TemplateBody: aws.String(body), Parameters: params, Capabilities: caps})
+		return name, err
+	}
+	if _, err := create(iamStackTemplate(t, false)); apiCode(err) != "InsufficientCapabilitiesException" || !strings.Contains(err.Error(), "CAPABILITY_IAM") {
+		t.Errorf("IAM resources without capabilities: got %v, want InsufficientCapabilitiesException naming CAPABILITY_IAM", err)
+	}
+	if _, err := create(iamStackTemplate(t, true), cfntypes.CapabilityCapabilityIam); apiCode(err) != "InsufficientCapabilitiesException" || !strings.Contains(err.Error(), "CAPABILITY_NAMED_IAM") {
+		t.Errorf("a named role with CAPABILITY_IAM: got %v, want InsufficientCapabilitiesException naming CAPABILITY_NAMED_IAM", err)
+	}
+	name, err := create(iamStackTemplate(t, false), cfntypes.CapabilityCapabilityIam)
+	if err != nil {
+		t.Fatalf("CreateStack with CAPABILITY_IAM: %v", err)
+	}
+	st := c.waitStack(t, name, "CREATE_COMPLETE")
+	if !slices.Equal(st.Capabilities, []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}) {
+		t.Errorf("DescribeStacks Capabilities = %v", st.Capabilities)
+	}
+	sum, err := c.cfn.GetTemplateSummary(ctxFor(t), &cloudformation.GetTemplateSummaryInput{StackName: aws.String(name)})
+	if err != nil || !slices.Equal(sum.Capabilities, []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}) {
+		t.Errorf("GetTemplateSummary: %v, capabilities %v", err, sum.Capabilities)
+	}
+	lt := c.physicalID(t, name, "LT")
+	v, err := c.ec2.DescribeLaunchTemplateVersions(ctxFor(t), &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(lt), Versions: []string{"1"}})
+	if err != nil || len(v.LaunchTemplateVersions) != 1 || !strings.Contains(aws.ToString(v.LaunchTemplateVersions[0].LaunchTemplateData.IamInstanceProfile.Arn), ":instance-profile/") {
+		t.Errorf("launch template version 1: %v %+v, want the instance profile's Arn", err, v)
+	}
+
+	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true),
+		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), previous("Subnets")}}
+	if _, err := c.cfn.UpdateStack(ctxFor(t), in); apiCode(err) != "InsufficientCapabilitiesException" {
+		t.Errorf("UpdateStack without the capability: got %v, want InsufficientCapabilitiesException", err)
+	}
+	in.Capabilities = []cfntypes.Capability{cfntypes.CapabilityCapabilityNamedIam} // either will do
+	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err != nil {
+		t.Fatalf("UpdateStack with CAPABILITY_NAMED_IAM: %v", err)
+	}
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+}
+
+// An UpdateStack whose answer is lost has started the update: a retry
+// without a token is refused because the stack is updating, and a retry
+// with the same ClientRequestToken answers as the first request did and
+// starts nothing more.
+func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	s := ownServer(t, testSpeed)
+	c := newCFNClients(s.URL())
+	c.cfn = cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+		func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()); o.RetryMaxAttempts = 1 })
+	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{"AutoScalingRollingUpdate": map[string]any{"PauseTime": "PT10M"}}))
+	id := aws.ToString(c.stack(t, name).StackId)
+	s.AddFault(Fault{Service: "cloudformation", Action: "UpdateStack", Kind: FaultLoseResponse, Count: 1})
+	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true), ClientRequestToken: aws.String("build-42"),
+		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), previous("Subnets")}}
+	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err == nil {
+		t.Fatalf("the first UpdateStack got an answer; the fault did not apply")
+	}
+	// Two batches of ten emulated minutes: two real seconds to retry in.
+	noToken := *in
+	noToken.ClientRequestToken = nil
+	if _, err := c.cfn.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {
+		t.Errorf("a retry without the token: got %v, want ValidationError, the stack is updating", err)
+	}
+	out, err := c.cfn.UpdateStack(ctxFor(t), in)
+	if err != nil || aws.ToString(out.StackId) != id {
+		t.Fatalf("a retry with the token: %v, stack id %s, want %s", err, aws.ToString(out.StackId), id)
+	}
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+	updates := 0
+	for _, e := range c.events(t, name) {
+		if aws.ToString(e.LogicalResourceId) == name && e.ResourceStatus == "UPDATE_IN_PROGRESS" {
+			updates++
+		}
+	}
+	if updates != 1 {
+		t.Errorf("%d updates started, want 1", updates)
+	}
+	c.instanceAMIs(t, c.physicalID(t, name, "ASG"), 2, newAMI)
 }

@@ -150,6 +150,10 @@ func (c *cfnStacks) createResource(ctx context.Context, st *cfnStack, id, typ st
 		return c.createLaunchConfig(ctx, st, id, props)
 	case cfnTypeGroup:
 		return c.createGroup(ctx, st, id, "", props)
+	case cfnTypeRole:
+		return c.createRole(ctx, st, id, props)
+	case cfnTypeInstanceProfile:
+		return c.createInstanceProfile(ctx, st, id, props)
 	}
 	return nil, fmt.Errorf("unsupported resource type %s", typ)
 }
@@ -162,6 +166,10 @@ func (c *cfnStacks) deleteResource(ctx context.Context, st *cfnStack, r *cfnReso
 		return c.deleteLaunchConfig(ctx, st, r.PhysicalID)
 	case cfnTypeGroup:
 		return c.deleteGroup(ctx, st, r.PhysicalID)
+	case cfnTypeRole:
+		return c.deleteRole(ctx, st, r)
+	case cfnTypeInstanceProfile:
+		return c.deleteInstanceProfile(ctx, st, r)
 	}
 	return nil
 }
@@ -264,8 +272,23 @@ func (c *cfnStacks) runUpdate(st *cfnStack, op *cfnOperation, plan *cfnUpdatePla
 	if ctx.Err() != nil {
 		return
 	}
+	// A cancel accepted while the stack was UPDATE_IN_PROGRESS rolls it
+	// back, even when it came as the last change finished: the check and
+	// the move to the cleanup phase happen under the lock CancelUpdateStack
+	// takes.
+	c.mu.Lock()
+	if err == nil && op.cancelled() {
+		err, failedID = errCancelled, plan.Template.Order[len(plan.Template.Order)-1]
+	}
 	if err == nil {
-		c.event(st, op, nil, stUpdateCompleteCleanup, "")
+		st.Status, st.Reason = stUpdateCompleteCleanup, ""
+		c.addEventLocked(st, st.Name, st.ID, "AWS::CloudFormation::Stack", stUpdateCompleteCleanup, "", op.Token)
+	}
+	c.mu.Unlock()
+	if err == nil {
+		if !c.step(cfnStepDelay) {
+			return
+		}
 		for _, f := range plan.cleanup {
 			if err := f(ctx); err != nil {
 				c.s.logf("stack %s: cleanup: %v", st.Name, err)
@@ -299,6 +322,9 @@ func (c *cfnStacks) runUpdate(st *cfnStack, op *cfnOperation, plan *cfnUpdatePla
 		return
 	}
 	c.event(st, op, nil, stUpdateRollbackCleanup, "")
+	if !c.step(cfnStepDelay) {
+		return
+	}
 	for _, ch := range plan.done {
 		if ch.Created && ch.New != nil {
 			c.event(st, op, ch.New, stDeleteInProgress, "")
@@ -390,6 +416,8 @@ func (c *cfnStacks) applyUpdate(ctx context.Context, st *cfnStack, op *cfnOperat
 			nr, err = c.replaceLaunchConfig(ctx, st, op, old, props, plan)
 		case cfnTypeGroup:
 			nr, err = c.updateGroup(ctx, st, op, old, decl, props, plan, &ch)
+		default:
+			err = fmt.Errorf("awsemu does not update %s resources; leave %s unchanged, or delete and recreate the stack", decl.Type, id)
 		}
 		if err != nil {
 			ch.New = nr
@@ -489,7 +517,7 @@ func (c *cfnStacks) updateGroup(ctx context.Context, st *cfnStack, op *cfnOperat
 		return nr, c.refreshUpdate(ctx, st, op, old, props, pol, ch)
 	case "rolling":
 		if maxSize, err := propInt32(props, "MaxSize"); err == nil && maxSize != nil && pol.MinInService >= int(*maxSize) {
-			return nil, fmt.Errorf("MinInstancesInService (%d) must be less than the autoscaling group's MaxSize (%d)", pol.MinInService, *maxSize)
+			return nil, fmt.Errorf("MinInstancesInService must be less than the autoscaling group's MaxSize")
 		}
 		// Capacity a failed batch takes away comes back on the group's
 		// previous configuration, which the rollback keeps.

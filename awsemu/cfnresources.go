@@ -52,6 +52,11 @@ func checkResourceProps(r *cfnResDecl) *apiError {
 				return templateError("Property %s of resource %s is required.", req, r.LogicalID)
 			}
 		}
+	case cfnTypeRole, cfnTypeInstanceProfile:
+		req := map[string]string{cfnTypeRole: "AssumeRolePolicyDocument", cfnTypeInstanceProfile: "Roles"}[r.Type]
+		if _, ok := r.Props[req]; !ok {
+			return templateError("Property %s of resource %s is required.", req, r.LogicalID)
+		}
 	case cfnTypeGroup:
 		for _, req := range []string{"MinSize", "MaxSize"} {
 			if _, ok := r.Props[req]; !ok {
@@ -96,6 +101,7 @@ type updatePolicy struct {
 func parseUpdatePolicy(m map[string]any) (updatePolicy, error) {
 	p := updatePolicy{MaxBatchSize: 1, MinSuccessPercent: 100}
 	n := 0
+	waitOnSignals := false
 	for k, v := range m {
 		body, _ := v.(map[string]any)
 		switch k {
@@ -124,13 +130,22 @@ func parseUpdatePolicy(m map[string]any) (updatePolicy, error) {
 						return p, fmt.Errorf("PauseTime %q must be an ISO 8601 duration of at most PT1H", s)
 					}
 					p.PauseTime, p.pauseSeconds = s, secs
-				case "WaitOnResourceSignals", "SuspendProcesses":
+				case "WaitOnResourceSignals":
+					waitOnSignals = strings.EqualFold(s, "true")
+				case "SuspendProcesses":
 					// Accepted; see doc.go: the emulator has no cfn-signal and
 					// takes each new instance's health check as its signal,
 					// and it does not suspend processes.
 				default:
 					return p, fmt.Errorf("unknown AutoScalingRollingUpdate property %s", pk)
 				}
+			}
+			if waitOnSignals && p.PauseTime == "" {
+				// PauseTime defaults to five minutes with signals, else 0
+				// (AWS CDK RollingUpdateOptions, which states CloudFormation's
+				// defaults: "Duration.minutes(5) if the waitOnResourceSignals
+				// property is true, otherwise 0").
+				p.PauseTime, p.pauseSeconds = "PT5M", 300
 			}
 		case "AutoScalingReplacingUpdate":
 			if strings.EqualFold(scalarString(body["WillReplace"]), "true") {
@@ -535,7 +550,35 @@ func (c *cfnStacks) createGroup(ctx context.Context, st *cfnStack, id, name stri
 		return nil, fmt.Errorf("creating Auto Scaling group %s: %w", name, err)
 	}
 	c.recordGroupExtras(st, name, props)
+	c.recordOrigins(ctx, st, name)
 	return &cfnResource{LogicalID: id, Type: cfnTypeGroup, PhysicalID: name, Props: props, Attrs: map[string]string{}, Extra: map[string]string{}}, nil
+}
+
+// recordOrigins notes the launch template version of the instances moto
+// launched into a new group: moto reports every instance as running the
+// default version of the group's template, which a later update of the
+// template changes (see asgview.go).
+func (c *cfnStacks) recordOrigins(ctx context.Context, st *cfnStack, name string) {
+	mc := c.mcFor(st)
+	g, err := mc.describeGroup(ctx, name)
+	if err != nil || g == nil {
+		return
+	}
+	spec, err := mc.specFromGroup(ctx, g)
+	if err != nil || spec.Template == nil {
+		return
+	}
+	ids := make([]string, 0, len(g.Instances))
+	for _, in := range g.Instances {
+		ids = append(ids, aws.ToString(in.InstanceId))
+	}
+	insts, err := mc.describeInstances(ctx, ids)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		c.s.engine.recordOrigin(st.Region, id, spec, aws.ToString(insts[id].ImageId))
+	}
 }
 
 // recordGroupExtras keeps the DefaultInstanceWarmup moto drops, as the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,7 +23,11 @@ const (
 	cfnTypeGroup          = "AWS::AutoScaling::AutoScalingGroup"
 )
 
-var cfnOwnedTypes = []string{cfnTypeLaunchTemplate, cfnTypeLaunchConfig, cfnTypeGroup}
+// cfnCoreTypes make a stack the emulator's; cfnOwnedTypes are every type
+// it carries out (the core ones, and IAM ones beside them: cfniam.go).
+var cfnCoreTypes = []string{cfnTypeLaunchTemplate, cfnTypeLaunchConfig, cfnTypeGroup}
+
+var cfnOwnedTypes = append([]string(nil), cfnCoreTypes...)
 
 func isOwnedType(t string) bool {
 	for _, o := range cfnOwnedTypes {
@@ -112,9 +117,10 @@ func parseTemplate(body string) (*cfnTemplate, *apiError) {
 	for _, v := range resources {
 		m, _ := v.(map[string]any)
 		typ, _ := m["Type"].(string)
-		if isOwnedType(typ) {
+		switch {
+		case slices.Contains(cfnCoreTypes, typ):
 			owned++
-		} else {
+		case !isOwnedType(typ):
 			other = append(other, typ)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 //	POST   /_emu/reported-status   {"group":"g","status":"Paused","for":"10m"}
 //	                               ("for" optional, emulated; status "" clears the group)
 //	DELETE /_emu/reported-status   clears every group
+//	GET    /_emu/stacks            the CloudFormation stacks the emulator carries out
 //
 // Control requests are neither logged nor subject to faults.
 
@@ -195,6 +196,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	case "DELETE /reported-status":
 		s.ClearReportedStatuses()
 		w.WriteHeader(http.StatusNoContent)
+	case "GET /stacks":
+		writeJSON(w, http.StatusOK, s.Stacks())
 	default:
 		writeJSONError(w, http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))
 	}

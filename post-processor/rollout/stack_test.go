@@ -202,7 +202,7 @@ func TestStackInterrupt(t *testing.T) {
 		want    string
 	}{
 		{ActionRollback, 1, "rolled back", "cancelled the stack update (CancelUpdateStack, on_interrupt/on_timeout = rollback)"},
-		{ActionCancel, 1, "rolled back", "CloudFormation rolls the stack back to parameter ImageId is ami-old"},
+		{ActionCancel, 1, "rolled back", "CloudFormation rolls the stack back, parameter ImageId back to ami-old"},
 		{ActionDetach, 0, "may still be running", "left the stack update running"},
 	}
 	for _, c := range cases {

@@ -228,6 +228,15 @@ func (r *roller) stackEnded(ro *rollout, status cfntypes.StackStatus) error {
 	return s.failure(fmt.Sprintf("CloudFormation stack (%s) update ended %s, which is not UPDATE_COMPLETE", s.name, status))
 }
 
+// backTo says what a rollback returns the parameters to.
+func (s *stackRollout) backTo() string {
+	parts := make([]string, len(s.params))
+	for i, p := range s.params {
+		parts[i] = fmt.Sprintf("%s back to %s", p.key, orDash(p.previous))
+	}
+	return "parameter " + strings.Join(parts, ", ")
+}
+
 // previousList says what the roll-out's parameters were before it.
 func (s *stackRollout) previousList() string {
 	parts := make([]string, len(s.params))
@@ -427,7 +436,6 @@ func (r *roller) actStack(ro *rollout, action string) string {
 	s.action = "acting" // claimed: a second caller gets the first's answer once it is set
 	s.mu.Unlock()
 	msg := r.doStackAction(ro, action)
-	r.say(ro, "%s", msg)
 	s.mu.Lock()
 	s.action = msg
 	s.mu.Unlock()
@@ -440,7 +448,9 @@ func (r *roller) doStackAction(ro *rollout, action string) string {
 		s.mu.Lock()
 		s.detached = true
 		s.mu.Unlock()
-		return fmt.Sprintf("left the stack update running (on_interrupt/on_timeout = detach); follow it with: %s", stackFollowCommand(ro))
+		msg := fmt.Sprintf("left the stack update running (on_interrupt/on_timeout = detach); follow it with: %s", stackFollowCommand(ro))
+		r.say(ro, "%s", msg)
+		return msg
 	}
 	ctx, cancel := cleanupContext()
 	_, err := ro.clients.cloudformation.CancelUpdateStack(ctx, &cloudformation.CancelUpdateStackInput{
@@ -453,7 +463,7 @@ func (r *roller) doStackAction(ro *rollout, action string) string {
 		s.mu.Lock()
 		s.acted = true
 		s.mu.Unlock()
-		msg = fmt.Sprintf("cancelled the stack update (CancelUpdateStack, on_interrupt/on_timeout = %s): CloudFormation rolls the stack back to %s", action, s.previousList())
+		msg = fmt.Sprintf("cancelled the stack update (CancelUpdateStack, on_interrupt/on_timeout = %s): CloudFormation rolls the stack back, %s", action, s.backTo())
 	} else {
 		// CancelUpdateStack works only in UPDATE_IN_PROGRESS: the update
 		// may have ended or begun its rollback meanwhile.
@@ -462,13 +472,17 @@ func (r *roller) doStackAction(ro *rollout, action string) string {
 		cancel()
 		switch {
 		case rerr != nil:
-			return fmt.Sprintf("could not cancel the stack update: %v; it may still be running: %s", err, stackFollowCommand(ro))
+			msg = fmt.Sprintf("could not cancel the stack update: %v; it may still be running: %s", err, stackFollowCommand(ro))
+			r.say(ro, "%s", msg)
+			return msg
 		case st.StackStatus == cfntypes.StackStatusUpdateCompleteCleanupInProgress || st.StackStatus == cfntypes.StackStatusUpdateComplete:
 			s.mu.Lock()
 			s.last = st.StackStatus
 			s.mu.Unlock()
 			if st.StackStatus == cfntypes.StackStatusUpdateComplete {
-				return "the stack update had already succeeded (UPDATE_COMPLETE): nothing to cancel"
+				msg = "the stack update had already succeeded (UPDATE_COMPLETE): nothing to cancel"
+				r.say(ro, "%s", msg)
+				return msg
 			}
 			msg = fmt.Sprintf("the stack update had already succeeded (%s): it cannot be cancelled", st.StackStatus)
 		case stackInProgress(st.StackStatus):
@@ -477,10 +491,15 @@ func (r *roller) doStackAction(ro *rollout, action string) string {
 			s.mu.Lock()
 			s.last = st.StackStatus
 			s.mu.Unlock()
-			return fmt.Sprintf("the stack update had already ended %s", st.StackStatus)
+			msg = fmt.Sprintf("the stack update had already ended %s", st.StackStatus)
+			r.say(ro, "%s", msg)
+			return msg
 		}
 	}
-	return msg + "\n" + r.followStack(ro)
+	r.say(ro, "%s", msg)
+	end := r.followStack(ro)
+	r.say(ro, "%s", end)
+	return msg + "\n" + end
 }
 
 // followStack follows the stack after a cancel until no operation runs on

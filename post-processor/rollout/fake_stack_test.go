@@ -202,17 +202,26 @@ func (s *fakeStack) DescribeStackEvents(_ context.Context, in *cloudformation.De
 	return out, nil
 }
 
-func (s *fakeStack) DescribeStackResources(_ context.Context, in *cloudformation.DescribeStackResourcesInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourcesOutput, error) {
+func (s *fakeStack) ListStackResources(_ context.Context, in *cloudformation.ListStackResourcesInput, _ ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.record("DescribeStackResources")
-	out := &cloudformation.DescribeStackResourcesOutput{StackResources: []cfntypes.StackResource{
+	s.record("ListStackResources")
+	// One resource a page, so that paging is exercised.
+	all := []cfntypes.StackResourceSummary{
 		{LogicalResourceId: aws.String("LT"), PhysicalResourceId: aws.String("lt-1"), ResourceType: aws.String("AWS::EC2::LaunchTemplate")},
-	}}
+	}
 	for _, id := range []string{"ASG", "Worker"} {
 		if name, ok := s.groups[id]; ok {
-			out.StackResources = append(out.StackResources, cfntypes.StackResource{LogicalResourceId: aws.String(id), PhysicalResourceId: aws.String(name), ResourceType: aws.String(groupType)})
+			all = append(all, cfntypes.StackResourceSummary{LogicalResourceId: aws.String(id), PhysicalResourceId: aws.String(name), ResourceType: aws.String(groupType)})
 		}
+	}
+	from := 0
+	if tok := aws.ToString(in.NextToken); tok != "" {
+		from, _ = strconv.Atoi(tok)
+	}
+	out := &cloudformation.ListStackResourcesOutput{StackResourceSummaries: all[from : from+1]}
+	if from+1 < len(all) {
+		out.NextToken = aws.String(strconv.Itoa(from + 1))
 	}
 	return out, nil
 }

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 )
 
 // stackPlan is what a roll-out of one stack would do, in a dry run.
@@ -72,11 +71,11 @@ func (r *roller) planStack(ctx context.Context, ro *rollout) (groupPlan, error) 
 	}
 	desc := map[string][2]int{}
 	if len(names) > 0 {
-		out, err := ro.clients.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: names})
+		groups, err := describeGroupsByName(ctx, ro.clients.autoscaling, names)
 		if err != nil {
 			return gp, fmt.Errorf("describing the Auto Scaling groups of CloudFormation stack (%s): %w", s.name, err)
 		}
-		for _, g := range out.AutoScalingGroups {
+		for _, g := range groups {
 			desc[aws.ToString(g.AutoScalingGroupName)] = [2]int{len(g.Instances), int(aws.ToInt32(g.DesiredCapacity))}
 		}
 	}

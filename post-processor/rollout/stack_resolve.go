@@ -134,6 +134,53 @@ func stuckFix(ro *rollout, s cfntypes.StackStatus) string {
 	return "this plugin does not know that status, so it does not update the stack"
 }
 
+// maxNamesPerCall is how many groups one DescribeAutoScalingGroups call
+// names (its MaxRecords allows 100; the API's default page is 50), and
+// maxIDsPerCall how many instances one DescribeInstances call names.
+const (
+	maxNamesPerCall = 50
+	maxIDsPerCall   = 200
+)
+
+// stackGroupResources lists the stack's Auto Scaling groups, every page:
+// DescribeStackResources answers only a stack's first 100 resources.
+func stackGroupResources(ctx context.Context, ro *rollout) ([]cfntypes.StackResourceSummary, error) {
+	var out []cfntypes.StackResourceSummary
+	in := &cloudformation.ListStackResourcesInput{StackName: aws.String(ro.stack.id)}
+	seen := map[string]bool{}
+	for page := 0; page < maxEventPages; page++ {
+		res, err := ro.clients.cloudformation.ListStackResources(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, sr := range res.StackResourceSummaries {
+			if aws.ToString(sr.ResourceType) == groupType && aws.ToString(sr.PhysicalResourceId) != "" && sr.ResourceStatus != cfntypes.ResourceStatusDeleteComplete {
+				out = append(out, sr)
+			}
+		}
+		next := aws.ToString(res.NextToken)
+		if next == "" || seen[next] {
+			return out, nil
+		}
+		seen[next] = true
+		in.NextToken = res.NextToken
+	}
+	return out, nil
+}
+
+// describeGroupsByName describes the named groups, a few at a time.
+func describeGroupsByName(ctx context.Context, as autoScalingAPI, names []string) ([]astypes.AutoScalingGroup, error) {
+	var groups []astypes.AutoScalingGroup
+	for chunk := range slices.Chunk(names, maxNamesPerCall) {
+		out, err := as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: chunk, MaxRecords: aws.Int32(maxNamesPerCall)})
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, out.AutoScalingGroups...)
+	}
+	return groups, nil
+}
+
 // describeStack reads ro's stack, by id once known.
 func describeStack(ctx context.Context, ro *rollout) (*cfntypes.Stack, error) {
 	name := ro.stack.name
@@ -142,6 +189,8 @@ func describeStack(ctx context.Context, ro *rollout) (*cfntypes.Stack, error) {
 	}
 	out, err := ro.clients.cloudformation.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
 	if err != nil {
+		// A missing stack is a ValidationError whose message says so
+		// ("Stack with id NAME does not exist"): there is no code of its own.
 		var apiErr interface{ ErrorMessage() string }
 		if errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorMessage(), "does not exist") {
 			return nil, fmt.Errorf("CloudFormation stack (%s) not found in %s; check stack.stack_name and the region", ro.stack.name, ro.region)
@@ -295,7 +344,7 @@ func orNone(list []string) string {
 // already running.
 func (r *roller) readStackGroups(ctx context.Context, ro *rollout) error {
 	s := ro.stack
-	res, err := ro.clients.cloudformation.DescribeStackResources(ctx, &cloudformation.DescribeStackResourcesInput{StackName: aws.String(s.id)})
+	res, err := stackGroupResources(ctx, ro)
 	if err != nil {
 		return fmt.Errorf("listing the resources of CloudFormation stack (%s): %w", s.name, err)
 	}
@@ -309,10 +358,7 @@ func (r *roller) readStackGroups(ctx context.Context, ro *rollout) error {
 	}
 	s.groups = nil
 	var names []string
-	for _, sr := range res.StackResources {
-		if aws.ToString(sr.ResourceType) != groupType || aws.ToString(sr.PhysicalResourceId) == "" {
-			continue
-		}
+	for _, sr := range res {
 		g := stackGroup{logicalID: aws.ToString(sr.LogicalResourceId), name: aws.ToString(sr.PhysicalResourceId)}
 		g.policy = policies[g.logicalID]
 		s.groups = append(s.groups, g)
@@ -330,11 +376,11 @@ func (r *roller) readStackGroups(ctx context.Context, ro *rollout) error {
 			ro.warnings = append(ro.warnings, fmt.Sprintf("group %s (%s) has no update policy (AutoScalingRollingUpdate, AutoScalingReplacingUpdate or AutoScalingInstanceRefresh): the stack will update its launch template or launch configuration but replace no instance, and only instances launched later run the new AMI", g.name, g.logicalID))
 		}
 	}
-	out, err := ro.clients.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: names})
+	groups, err := describeGroupsByName(ctx, ro.clients.autoscaling, names)
 	if err != nil {
 		return fmt.Errorf("describing the Auto Scaling groups of CloudFormation stack (%s): %w", s.name, err)
 	}
-	for _, g := range out.AutoScalingGroups {
+	for _, g := range groups {
 		name := aws.ToString(g.AutoScalingGroupName)
 		i := slices.IndexFunc(s.groups, func(sg stackGroup) bool { return sg.name == name })
 		if i < 0 {

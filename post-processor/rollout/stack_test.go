@@ -559,3 +559,39 @@ func TestStackConfig(t *testing.T) {
 		t.Errorf("duplicate stacks: %v", err)
 	}
 }
+
+func TestStackAdoptedUpdateInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, s, art, _, err := stackRun(t, ctx, nil, func(_ *fakeAWS, s *fakeStack) {
+		s.status, s.updating = "UPDATE_IN_PROGRESS", true
+		s.params[0].ParameterValue = aws.String("ami-new")
+		s.script = []fakeStep{{status: "UPDATE_IN_PROGRESS"}}
+		s.onDescribe = func(n int) {
+			if n == 3 {
+				cancel()
+			}
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "update interrupted") {
+		t.Fatalf("err = %v", err)
+	}
+	// The adopted update has no token of this build's: the cancel sends
+	// none rather than an empty one, which CloudFormation refuses.
+	if len(s.cancels) != 1 || s.cancels[0].ClientRequestToken != nil {
+		t.Errorf("cancels %+v", s.cancels)
+	}
+	if art.Results[0].Outcome != "rolled back" {
+		t.Errorf("outcome %q", art.Results[0].Outcome)
+	}
+}
+
+func TestStackWithoutWaiting(t *testing.T) {
+	_, s, art, ui, err := stackRun(t, context.Background(), map[string]interface{}{"wait": false}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.count("UpdateStack") != 1 || art.Results[0].Outcome != "may still be running" || !said(ui, "follow the update with: aws cloudformation describe-stack-events --region us-east-1 --stack-name web-prod") {
+		t.Errorf("updates %d, outcome %q, output %v", s.count("UpdateStack"), art.Results[0].Outcome, messages(ui))
+	}
+}

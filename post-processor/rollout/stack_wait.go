@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -357,23 +356,21 @@ pages:
 // new group, so the stack's groups are listed each time. Best effort.
 func (r *roller) stackCounts(ctx context.Context, ro *rollout) bool {
 	s := ro.stack
-	res, err := ro.clients.cloudformation.DescribeStackResources(ctx, &cloudformation.DescribeStackResourcesInput{StackName: aws.String(s.id)})
+	res, err := stackGroupResources(ctx, ro)
 	if err != nil {
 		log.Printf("[DEBUG] %s: listing stack resources: %v", ro.label(), err)
 		return false
 	}
 	var names []string
 	logical := map[string]string{}
-	for _, sr := range res.StackResources {
-		if aws.ToString(sr.ResourceType) == groupType && aws.ToString(sr.PhysicalResourceId) != "" {
-			names = append(names, aws.ToString(sr.PhysicalResourceId))
-			logical[aws.ToString(sr.PhysicalResourceId)] = aws.ToString(sr.LogicalResourceId)
-		}
+	for _, sr := range res {
+		names = append(names, aws.ToString(sr.PhysicalResourceId))
+		logical[aws.ToString(sr.PhysicalResourceId)] = aws.ToString(sr.LogicalResourceId)
 	}
 	if len(names) == 0 {
 		return false
 	}
-	out, err := ro.clients.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: names})
+	groups, err := describeGroupsByName(ctx, ro.clients.autoscaling, names)
 	if err != nil {
 		log.Printf("[DEBUG] %s: describing stack groups: %v", ro.label(), err)
 		return false
@@ -383,25 +380,15 @@ func (r *roller) stackCounts(ctx context.Context, ro *rollout) bool {
 		images[p.image] = true
 	}
 	changed := false
-	for _, g := range out.AutoScalingGroups {
+	for _, g := range groups {
 		var ids []string
 		for _, i := range g.Instances {
 			ids = append(ids, aws.ToString(i.InstanceId))
 		}
-		onNew := 0
-		if len(ids) > 0 && ro.clients.instances != nil {
-			di, err := ro.clients.instances.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
-			if err != nil {
-				log.Printf("[DEBUG] %s: describing instances: %v", ro.label(), err)
-				continue
-			}
-			for _, rv := range di.Reservations {
-				for _, in := range rv.Instances {
-					if images[aws.ToString(in.ImageId)] {
-						onNew++
-					}
-				}
-			}
+		onNew, err := countOnImages(ctx, ro.clients.instances, ids, images)
+		if err != nil {
+			log.Printf("[DEBUG] %s: describing instances: %v", ro.label(), err)
+			continue
 		}
 		name := aws.ToString(g.AutoScalingGroupName)
 		line := fmt.Sprintf("group %s (%s): %d of %d instance(s) on %s", name, logical[name], onNew, len(ids), ro.imageID)
@@ -419,6 +406,28 @@ func (r *roller) stackCounts(ctx context.Context, ro *rollout) bool {
 		s.mu.Unlock()
 	}
 	return changed
+}
+
+// countOnImages counts the instances of ids that run one of images.
+func countOnImages(ctx context.Context, api instancesAPI, ids []string, images map[string]bool) (int, error) {
+	n := 0
+	if api == nil {
+		return 0, nil
+	}
+	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
+		out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: chunk})
+		if err != nil {
+			return 0, err
+		}
+		for _, rv := range out.Reservations {
+			for _, in := range rv.Instances {
+				if images[aws.ToString(in.ImageId)] {
+					n++
+				}
+			}
+		}
+	}
+	return n, nil
 }
 
 // actStack carries out action (on_interrupt or on_timeout) on the stack's
@@ -452,11 +461,12 @@ func (r *roller) doStackAction(ro *rollout, action string) string {
 		r.say(ro, "%s", msg)
 		return msg
 	}
+	in := &cloudformation.CancelUpdateStackInput{StackName: aws.String(s.id)}
+	if s.token != "" { // none for an update this build adopted
+		in.ClientRequestToken = aws.String(strings.Replace(s.token, "asg-rollout-", "asg-rollout-cancel-", 1))
+	}
 	ctx, cancel := cleanupContext()
-	_, err := ro.clients.cloudformation.CancelUpdateStack(ctx, &cloudformation.CancelUpdateStackInput{
-		StackName:          aws.String(s.id),
-		ClientRequestToken: aws.String(strings.Replace(s.token, "asg-rollout-", "asg-rollout-cancel-", 1)),
-	})
+	_, err := ro.clients.cloudformation.CancelUpdateStack(ctx, in)
 	cancel()
 	var msg string
 	if err == nil {

@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -125,20 +126,33 @@ type cfnStacks struct {
 	// (DescribeStacks answers them by id).
 	stacks       map[string][]*cfnStack
 	createTokens map[string]cfnToken // by account, region and token
+	accounts     map[string]string   // account by access key
 }
 
 func newCFNStacks(s *Server) *cfnStacks {
-	return &cfnStacks{s: s, stacks: map[string][]*cfnStack{}, createTokens: map[string]cfnToken{}}
+	return &cfnStacks{s: s, stacks: map[string][]*cfnStack{}, createTokens: map[string]cfnToken{}, accounts: map[string]string{}}
 }
 
-var twelveDigits = regexp.MustCompile(`^\d{12}$`)
+var accountElement = regexp.MustCompile(`<Account>(\d{12})</Account>`)
 
-// accountOf is the account moto derives from an access key.
-func accountOf(accessKey string) string {
-	if twelveDigits.MatchString(accessKey) {
-		return accessKey
+// accountOf is the account moto derives from an access key (a role's
+// account for assumed-role credentials), asked of moto's STS once per key.
+func (c *cfnStacks) accountOf(ctx context.Context, q *queryRequest) string {
+	c.mu.Lock()
+	acct, ok := c.accounts[q.AccessKey]
+	c.mu.Unlock()
+	if ok {
+		return acct
 	}
-	return "123456789012"
+	acct = "123456789012"
+	body, err := c.s.api.clientsFor(regionOf(q), q.AccessKey).raw(ctx, "sts", url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}})
+	if m := accountElement.FindSubmatch(body); err == nil && m != nil {
+		acct = string(m[1])
+	}
+	c.mu.Lock()
+	c.accounts[q.AccessKey] = acct
+	c.mu.Unlock()
+	return acct
 }
 
 func regionOf(q *queryRequest) string {
@@ -165,7 +179,7 @@ func (c *cfnStacks) findLocked(account, region, nameOrID string) *cfnStack {
 // serve answers the CloudFormation actions on the emulator's stacks. It
 // returns false when the request is for moto.
 func (c *cfnStacks) serve(w http.ResponseWriter, r *http.Request, q *queryRequest) bool {
-	account, region := accountOf(q.AccessKey), regionOf(q)
+	account, region := c.accountOf(r.Context(), q), regionOf(q)
 	name := q.Form.Get("StackName")
 	c.mu.Lock()
 	st := c.findLocked(account, region, name)
@@ -616,7 +630,7 @@ func (c *cfnStacks) addEventLocked(st *cfnStack, logical, physical, typ, status,
 	st.Events = append(st.Events, &cfnEvent{ID: newUUID(), LogicalID: logical, PhysicalID: physical, Type: typ, Status: status, Reason: reason, Token: token, Time: c.s.clock.Now()})
 }
 
-func (st *cfnStack) xml(describe bool) *xmlNode {
+func (st *cfnStack) xml() *xmlNode {
 	n := elem("member", leaf("StackId", st.ID), leaf("StackName", st.Name), optLeaf("Description", st.Template.Description))
 	ps := elem("Parameters")
 	for _, k := range st.Template.ParamOrder {
@@ -653,7 +667,7 @@ func (st *cfnStack) xml(describe bool) *xmlNode {
 func (c *cfnStacks) describeStacks(st *cfnStack) *xmlNode {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return elem("Result", elem("Stacks", st.xml(true)))
+	return elem("Result", elem("Stacks", st.xml()))
 }
 
 // describeAllStacks answers DescribeStacks without a StackName: moto's
@@ -663,7 +677,7 @@ func (c *cfnStacks) describeAllStacks(w http.ResponseWriter, r *http.Request, q 
 	var members []*xmlNode
 	for _, st := range c.stacks[account+"/"+region] {
 		if st.Status != stDeleteComplete {
-			members = append(members, st.xml(true))
+			members = append(members, st.xml())
 		}
 	}
 	c.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // cfnClients adds a CloudFormation client to the test clients.
@@ -1040,28 +1041,32 @@ func TestStackCapabilities(t *testing.T) {
 // An UpdateStack whose answer is lost has started the update: a retry
 // without a token is refused because the stack is updating, and a retry
 // with the same ClientRequestToken answers as the first request did and
-// starts nothing more.
+// starts nothing more. Not parallel: its fault is on the shared emulator,
+// and parallel tests only run once the sequential ones are done.
 func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
-	t.Parallel()
-	s := ownServer(t, testSpeed)
+	s := sharedServer(t)
+	t.Cleanup(s.ClearFaults)
 	c := newCFNClients(s.URL())
-	c.cfn = cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+	// UpdateStack goes through a client of its own, without retries, so
+	// that the test makes each retry itself and the connection the fault
+	// closes is no other call's.
+	updater := cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 		func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()); o.RetryMaxAttempts = 1 })
 	name := c.createStack(t, stackTemplate(t, false, 2, map[string]any{"AutoScalingRollingUpdate": map[string]any{"PauseTime": "PT10M"}}))
 	id := aws.ToString(c.stack(t, name).StackId)
 	s.AddFault(Fault{Service: "cloudformation", Action: "UpdateStack", Kind: FaultLoseResponse, Count: 1})
 	in := &cloudformation.UpdateStackInput{StackName: aws.String(name), UsePreviousTemplate: aws.Bool(true), ClientRequestToken: aws.String("build-42"),
 		Parameters: []cfntypes.Parameter{param("ImageId", newAMI), previous("Subnets")}}
-	if _, err := c.cfn.UpdateStack(ctxFor(t), in); err == nil {
+	if _, err := updater.UpdateStack(ctxFor(t), in); err == nil {
 		t.Fatalf("the first UpdateStack got an answer; the fault did not apply")
 	}
 	// Two batches of ten emulated minutes: two real seconds to retry in.
 	noToken := *in
 	noToken.ClientRequestToken = nil
-	if _, err := c.cfn.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {
+	if _, err := updater.UpdateStack(ctxFor(t), &noToken); apiCode(err) != "ValidationError" || !strings.Contains(err.Error(), "UPDATE_IN_PROGRESS") {
 		t.Errorf("a retry without the token: got %v, want ValidationError, the stack is updating", err)
 	}
-	out, err := c.cfn.UpdateStack(ctxFor(t), in)
+	out, err := updater.UpdateStack(ctxFor(t), in)
 	if err != nil || aws.ToString(out.StackId) != id {
 		t.Fatalf("a retry with the token: %v, stack id %s, want %s", err, aws.ToString(out.StackId), id)
 	}
@@ -1076,4 +1081,80 @@ func TestStackUpdateRetryAfterLostAnswer(t *testing.T) {
 		t.Errorf("%d updates started, want 1", updates)
 	}
 	c.instanceAMIs(t, c.physicalID(t, name, "ASG"), 2, newAMI)
+}
+
+// A stack belongs to the account of the credentials that create it: with
+// a role assumed in another account, its id names that account, and the
+// first account does not see it.
+func TestStackInAnotherAccount(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	base := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	out, err := sts.NewFromConfig(base, func(o *sts.Options) { o.BaseEndpoint = aws.String(s.URL()) }).AssumeRole(ctxFor(t), &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::111122223333:role/deploy"), RoleSessionName: aws.String("build"),
+	})
+	if err != nil {
+		t.Fatalf("AssumeRole: %v", err)
+	}
+	cr := out.Credentials
+	other := base
+	other.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(cr.AccessKeyId), aws.ToString(cr.SecretAccessKey), aws.ToString(cr.SessionToken))
+	c := newCFNClients(s.URL())
+	c.cfn = cloudformation.NewFromConfig(other, func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	c.ec2 = ec2.NewFromConfig(other, func(o *ec2.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	c.asg = autoscaling.NewFromConfig(other, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(s.URL()) })
+	name := c.createStack(t, stackTemplate(t, false, 1, nil))
+	if id := aws.ToString(c.stack(t, name).StackId); !strings.Contains(id, ":111122223333:stack/"+name+"/") {
+		t.Errorf("stack id %s does not name account 111122223333", id)
+	}
+	if tags := groupTagMap(c, t, c.physicalID(t, name, "ASG")); tags["aws:cloudformation:stack-name"] != name {
+		t.Errorf("the group in the other account lacks the stack's tags: %v", tags)
+	}
+	mine := newCFNClients(s.URL())
+	if _, err := mine.cfn.DescribeStacks(ctxFor(t), &cloudformation.DescribeStacksInput{StackName: aws.String(name)}); apiCode(err) != "ValidationError" {
+		t.Errorf("the first account sees the other account's stack: %v", err)
+	}
+}
+
+// An update with a new template creates the resources it adds and deletes,
+// in the cleanup phase, those it drops.
+func TestStackUpdateAddsAndRemovesResources(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	c := newCFNClients(s.URL())
+	name := c.createStack(t, stackTemplate(t, false, 1, nil))
+	group := c.physicalID(t, name, "ASG")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stackTemplate(t, false, 1, nil)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	res := doc["Resources"].(map[string]any)
+	delete(res, "ASG")
+	delete(doc, "Outputs")
+	res["LC"] = map[string]any{"Type": "AWS::AutoScaling::LaunchConfiguration", "Properties": map[string]any{"ImageId": map[string]any{"Ref": "ImageId"}, "InstanceType": "t3.micro"}}
+	body, _ := json.Marshal(doc)
+	if _, err := c.cfn.UpdateStack(ctxFor(t), &cloudformation.UpdateStackInput{StackName: aws.String(name), TemplateBody: aws.String(string(body)),
+		Parameters: []cfntypes.Parameter{previous("ImageId"), previous("Subnets")}}); err != nil {
+		t.Fatalf("UpdateStack: %v", err)
+	}
+	c.waitStack(t, name, "UPDATE_COMPLETE")
+	if out, err := c.asg.DescribeAutoScalingGroups(ctxFor(t), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}}); err != nil || len(out.AutoScalingGroups) != 0 {
+		t.Errorf("the dropped group %s is still there: %v", group, err)
+	}
+	lc := c.physicalID(t, name, "LC")
+	out, err := c.asg.DescribeLaunchConfigurations(ctxFor(t), &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{lc}})
+	if err != nil || len(out.LaunchConfigurations) != 1 {
+		t.Errorf("the added launch configuration %s: %v %+v", lc, err, out)
+	}
+	list, err := c.cfn.ListStackResources(ctxFor(t), &cloudformation.ListStackResourcesInput{StackName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("ListStackResources: %v", err)
+	}
+	var ids []string
+	for _, r := range list.StackResourceSummaries {
+		ids = append(ids, aws.ToString(r.LogicalResourceId))
+	}
+	if !slices.Equal(ids, []string{"LC", "LT"}) {
+		t.Errorf("stack resources %v, want [LC LT]", ids)
+	}
 }

@@ -433,11 +433,12 @@ func (c *cfnStacks) applyUpdate(ctx context.Context, st *cfnStack, op *cfnOperat
 		plan.done = append(plan.done, ch)
 		c.event(st, op, nr, stUpdateComplete, "")
 	}
-	// Resources no longer in the template are deleted in the cleanup.
+	// Resources no longer in the template are deleted in the cleanup,
+	// dependents first.
 	c.mu.Lock()
-	for id, r := range st.Resources {
-		if t.Resources[id] == nil {
-			r := r
+	for i := len(plan.OldTemplate.Order) - 1; i >= 0; i-- {
+		id := plan.OldTemplate.Order[i]
+		if r := st.Resources[id]; r != nil && t.Resources[id] == nil {
 			plan.cleanup = append(plan.cleanup, func(ctx context.Context) error {
 				c.event(st, op, r, stDeleteInProgress, "")
 				if err := c.deleteResource(ctx, st, r); err != nil {

@@ -77,6 +77,18 @@
 //     the emulator carries out stacks of launch templates, launch
 //     configurations and groups itself (see CloudFormation below).
 //
+// Files: server.go (front server, routing, proxy), moto.go and proc_*.go
+// (the moto process), motoclient.go (the emulator's own calls to moto),
+// query.go (Query protocol and XML), refresh*.go (instance refresh),
+// asgview.go (per-instance launch template versions in describe answers),
+// maintenance.go (instance maintenance policies),
+// launchtemplates.go (CreateLaunchTemplateVersion), cfn*.go
+// (CloudFormation stacks), imageprotection.go (AMI
+// deregistration protection), suspended.go (suspended processes),
+// motogate.go (serialized access to moto), faults.go and calls.go
+// (fault injection and call log), control.go (the /_emu/ API), clock.go
+// (emulated time).
+//
 // # CloudFormation
 //
 // Design. A stack whose template has only AWS::EC2::LaunchTemplate,
@@ -236,17 +248,6 @@
 //     types), DeleteStack (DELETE_COMPLETE; the stack stays visible by id).
 //     Other actions on them (change sets, drift, stack policies) are
 //     refused. DeletionPolicy and UpdateReplacePolicy are accepted but not
-//     applied.
-//
-// Files: server.go (front server, routing, proxy), moto.go and proc_*.go
-// (the moto process), motoclient.go (the emulator's own calls to moto),
-// query.go (Query protocol and XML), refresh*.go (instance refresh),
-// asgview.go (per-instance launch template versions in describe answers),
-// maintenance.go (instance maintenance policies),
-// launchtemplates.go (CreateLaunchTemplateVersion), cfn*.go
-// (CloudFormation stacks), imageprotection.go (AMI
-// deregistration protection), suspended.go (suspended processes),
-// motogate.go (serialized access to moto), faults.go and calls.go
-// (fault injection and call log), control.go (the /_emu/ API), clock.go
-// (emulated time).
+//     applied. A change of the stack's own tags is kept on the stack and
+//     reaches resources created afterwards, not existing ones.
 package awsemu

@@ -303,6 +303,32 @@ func TestStackLaunchConfiguration(t *testing.T) {
 	}
 }
 
+// TestStackReplacingUpdate: with AutoScalingReplacingUpdate the stack
+// makes a new group and deletes the old one; the build follows the stack
+// onto the new group.
+func TestStackReplacingUpdate(t *testing.T) {
+	e := newEnv(t)
+	sf := e.createStack(stackSpec{Desired: 2, Policy: map[string]any{
+		"AutoScalingReplacingUpdate": map[string]any{"WillReplace": true}}})
+	old := sf.group
+	res := e.packerBuild(e.writeStack(stackBuild{}, sf))
+	if res.ExitCode != 0 {
+		t.Fatalf("packer build exited %d", res.ExitCode)
+	}
+	out, err := sf.cfn.DescribeStackResource(context.Background(), &cloudformation.DescribeStackResourceInput{StackName: aws.String(sf.name), LogicalResourceId: aws.String("ASG")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sf.group = aws.ToString(out.StackResourceDetail.PhysicalResourceId); sf.group == old {
+		t.Fatalf("the stack kept group %s; a replacing update makes a new one", old)
+	}
+	ami := e.newAMI("us-east-1", e.amiName())
+	e.checkStackOn(sf, cfntypes.StackStatusUpdateComplete, ami, 2)
+	if want := "group " + sf.group + " (ASG): 2 of 2 instance(s) on " + ami; !strings.Contains(res.Output, want) {
+		t.Errorf("output misses %q", want)
+	}
+}
+
 // TestStackUnhealthyAMIRollsBack: the new instances fail their health
 // checks; the stack rolls back, the instances run the old AMI, and the
 // build fails with the stack's reason.

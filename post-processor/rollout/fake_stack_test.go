@@ -52,6 +52,9 @@ type fakeStack struct {
 	updates   []*cloudformation.UpdateStackInput
 	cancels   []*cloudformation.CancelUpdateStackInput
 	updateErr error
+	// readErr fails GetTemplate and GetTemplateSummary, as a policy that
+	// denies them would.
+	readErr error
 	// updateOnce: updateErr is returned once, after the update began (a
 	// lost answer).
 	updateOnce bool
@@ -230,6 +233,9 @@ func (s *fakeStack) GetTemplate(_ context.Context, in *cloudformation.GetTemplat
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.record("GetTemplate")
+	if s.readErr != nil {
+		return nil, s.readErr
+	}
 	return &cloudformation.GetTemplateOutput{TemplateBody: aws.String(s.template)}, nil
 }
 
@@ -237,6 +243,9 @@ func (s *fakeStack) GetTemplateSummary(_ context.Context, in *cloudformation.Get
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.record("GetTemplateSummary")
+	if s.readErr != nil {
+		return nil, s.readErr
+	}
 	if err := s.notFound(aws.ToString(in.StackName)); err != nil {
 		return nil, err
 	}

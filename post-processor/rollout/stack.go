@@ -35,7 +35,10 @@ type stackRollout struct {
 	allParams    []string             // every parameter of the stack, in its order
 	capabilities []cfntypes.Capability
 	groups       []stackGroup
-	upToDate     bool
+	// policiesKnown: the template was read, so a group without a policy
+	// has none.
+	policiesKnown bool
+	upToDate      bool
 	// adopted: an update to these values is already running (a lost
 	// answer, or a run before this one): it is followed, not started.
 	adopted bool

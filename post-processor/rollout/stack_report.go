@@ -83,6 +83,9 @@ func (r *roller) planStack(ctx context.Context, ro *rollout) (groupPlan, error) 
 		policy := g.policy
 		if policy == "" {
 			policy = "none"
+			if !s.policiesKnown {
+				policy = "unknown (the template could not be read)"
+			}
 		}
 		sp.Groups = append(sp.Groups, stackGroupPlan{LogicalID: g.logicalID, Group: g.name, UpdatePolicy: policy, Instances: desc[g.name][0], Desired: desc[g.name][1]})
 	}

@@ -227,9 +227,15 @@ func (r *roller) resolveStack(ctx context.Context, ro *rollout) error {
 		p.previous = v
 	}
 
+	// The summary gives the parameters' types and the capabilities the
+	// template needs. Without it (a policy that denies it, say), the
+	// capabilities the stack was given are sent, which covers the
+	// template they were given for.
+	s.capabilities = slices.Clone(st.Capabilities)
 	summary, err := ro.clients.cloudformation.GetTemplateSummary(ctx, &cloudformation.GetTemplateSummaryInput{StackName: aws.String(s.id)})
 	if err != nil {
-		return fmt.Errorf("reading the template summary of CloudFormation stack (%s): %w", s.name, err)
+		ro.warnings = append(ro.warnings, fmt.Sprintf("could not read the stack's template summary (%v): the parameters' types are not checked, and the update sends the capabilities the stack has (%s)", err, orNone(capNames(s.capabilities))))
+		summary = &cloudformation.GetTemplateSummaryOutput{}
 	}
 	for _, d := range summary.Parameters {
 		p := s.param(aws.ToString(d.ParameterKey))
@@ -243,7 +249,6 @@ func (r *roller) resolveStack(ctx context.Context, ro *rollout) error {
 			return fmt.Errorf("parameter %s of CloudFormation stack (%s) has type %s, a list: it cannot carry one AMI; give the stack a parameter of type AWS::EC2::Image::Id", p.key, s.name, typ)
 		}
 	}
-	s.capabilities = slices.Clone(st.Capabilities)
 	for _, c := range summary.Capabilities {
 		if !slices.Contains(s.capabilities, c) && !(c == cfntypes.CapabilityCapabilityIam && slices.Contains(s.capabilities, cfntypes.CapabilityCapabilityNamedIam)) {
 			s.capabilities = append(s.capabilities, c)
@@ -331,6 +336,14 @@ func (s *stackRollout) paramList(from bool) string {
 	return "parameter " + strings.Join(parts, ", ")
 }
 
+func capNames(caps []cfntypes.Capability) []string {
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = string(c)
+	}
+	return out
+}
+
 func orNone(list []string) string {
 	if len(list) == 0 {
 		return "none"
@@ -348,13 +361,17 @@ func (r *roller) readStackGroups(ctx context.Context, ro *rollout) error {
 	if err != nil {
 		return fmt.Errorf("listing the resources of CloudFormation stack (%s): %w", s.name, err)
 	}
+	// The template tells the groups' update policies, for warnings only:
+	// without it the update goes ahead, unwarned.
+	var policies, moving map[string]string
 	tpl, err := ro.clients.cloudformation.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: aws.String(s.id), TemplateStage: cfntypes.TemplateStageProcessed})
-	if err != nil {
-		return fmt.Errorf("reading the template of CloudFormation stack (%s): %w", s.name, err)
+	if err == nil {
+		policies, moving, err = templateGroups(aws.ToString(tpl.TemplateBody))
 	}
-	policies, moving, err := templateGroups(aws.ToString(tpl.TemplateBody))
-	if err != nil {
-		return fmt.Errorf("reading the template of CloudFormation stack (%s): %w", s.name, err)
+	known := err == nil
+	s.policiesKnown = known
+	if !known {
+		ro.warnings = append(ro.warnings, fmt.Sprintf("could not read the stack's template (%v): whether its groups have an update policy that replaces instances is not known", err))
 	}
 	s.groups = nil
 	var names []string
@@ -372,7 +389,7 @@ func (r *roller) readStackGroups(ctx context.Context, ro *rollout) error {
 		switch {
 		case moving[g.logicalID] != "":
 			ro.warnings = append(ro.warnings, fmt.Sprintf("group %s (%s) names its launch template version as %s, which does not change when the template does: CloudFormation will create the new launch template version but replace no instance, and only instances launched later run the new AMI; refer to the version with Fn::GetAtt LatestVersionNumber", g.name, g.logicalID, moving[g.logicalID]))
-		case g.policy == "":
+		case g.policy == "" && known:
 			ro.warnings = append(ro.warnings, fmt.Sprintf("group %s (%s) has no update policy (AutoScalingRollingUpdate, AutoScalingReplacingUpdate or AutoScalingInstanceRefresh): the stack will update its launch template or launch configuration but replace no instance, and only instances launched later run the new AMI", g.name, g.logicalID))
 		}
 	}

@@ -595,3 +595,25 @@ func TestStackWithoutWaiting(t *testing.T) {
 		t.Errorf("updates %d, outcome %q, output %v", s.count("UpdateStack"), art.Results[0].Outcome, messages(ui))
 	}
 }
+
+func TestStackTemplateUnreadable(t *testing.T) {
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform cloudformation:GetTemplate"}
+	_, s, _, ui, err := stackRun(t, context.Background(), nil, func(_ *fakeAWS, s *fakeStack) {
+		s.readErr = denied
+		s.capabilities = []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}
+	})
+	if err != nil {
+		t.Fatalf("reading the template is for warnings only: %v", err)
+	}
+	if got := s.updates[0].Capabilities; !slices.Equal(got, []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}) {
+		t.Errorf("capabilities %v, want the stack's own", got)
+	}
+	for _, want := range []string{"could not read the stack's template summary", "could not read the stack's template ("} {
+		if !said(ui, want) {
+			t.Errorf("no warning %q: %v", want, messages(ui))
+		}
+	}
+	if said(ui, "has no update policy") {
+		t.Error("warned of no update policy without knowing")
+	}
+}

@@ -154,7 +154,7 @@ func stackGroupResources(ctx context.Context, ro *rollout) ([]cfntypes.StackReso
 			return nil, err
 		}
 		for _, sr := range res.StackResourceSummaries {
-			if aws.ToString(sr.ResourceType) == groupType && aws.ToString(sr.PhysicalResourceId) != "" && sr.ResourceStatus != cfntypes.ResourceStatusDeleteComplete {
+			if aws.ToString(sr.ResourceType) == groupType && aws.ToString(sr.PhysicalResourceId) != "" {
 				out = append(out, sr)
 			}
 		}

@@ -27,6 +27,9 @@ type stackSpec struct {
 	LaunchConfiguration bool
 	Desired             int
 	Policy              map[string]any
+	// IAM adds a named role and an instance profile for the launch
+	// template, so that the stack needs CAPABILITY_NAMED_IAM.
+	IAM bool
 }
 
 // stackFleet is a stack the test created, and what it started on.
@@ -72,6 +75,18 @@ func (e *env) createStack(spec stackSpec) *stackFleet {
 			"Version":          map[string]any{"Fn::GetAtt": []any{"LT", "LatestVersionNumber"}},
 		}
 	}
+	var caps []cfntypes.Capability
+	if spec.IAM && !spec.LaunchConfiguration {
+		resources["Role"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{
+			"RoleName": "web-" + strings.ToLower(e.t.Name()),
+			"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+				"Effect": "Allow", "Principal": map[string]any{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}}},
+		}}
+		resources["Profile"] = map[string]any{"Type": "AWS::IAM::InstanceProfile", "Properties": map[string]any{"Roles": []any{map[string]any{"Ref": "Role"}}}}
+		data := resources["LT"].(map[string]any)["Properties"].(map[string]any)["LaunchTemplateData"].(map[string]any)
+		data["IamInstanceProfile"] = map[string]any{"Arn": map[string]any{"Fn::GetAtt": []any{"Profile", "Arn"}}}
+		caps = []cfntypes.Capability{cfntypes.CapabilityCapabilityNamedIam}
+	}
 	asg := map[string]any{"Type": "AWS::AutoScaling::AutoScalingGroup", "Properties": group}
 	if spec.Policy != nil {
 		asg["UpdatePolicy"] = spec.Policy
@@ -97,6 +112,7 @@ func (e *env) createStack(spec stackSpec) *stackFleet {
 			{ParameterKey: aws.String("Team"), ParameterValue: aws.String("payments")},
 			{ParameterKey: aws.String("Password"), ParameterValue: aws.String("s3cret-value")},
 		},
+		Capabilities: caps,
 	})
 	if err != nil {
 		e.t.Fatalf("CreateStack: %v", err)
@@ -274,16 +290,20 @@ func TestStackRollingUpdate(t *testing.T) {
 }
 
 // TestStackInstanceRefreshPolicy: the same with the instance refresh
-// update policy.
+// update policy, on a stack with a named IAM role, whose update needs
+// CAPABILITY_NAMED_IAM.
 func TestStackInstanceRefreshPolicy(t *testing.T) {
 	e := newEnv(t)
-	sf := e.createStack(stackSpec{Desired: 2, Policy: map[string]any{
+	sf := e.createStack(stackSpec{Desired: 2, IAM: true, Policy: map[string]any{
 		"AutoScalingInstanceRefresh": map[string]any{"Preferences": map[string]any{"MinHealthyPercentage": 50, "InstanceWarmup": 30}}}})
 	res := e.packerBuild(e.writeStack(stackBuild{}, sf))
 	if res.ExitCode != 0 {
 		t.Fatalf("packer build exited %d", res.ExitCode)
 	}
 	e.checkStackOn(sf, cfntypes.StackStatusUpdateComplete, e.newAMI("us-east-1", e.amiName()), 2)
+	if !strings.Contains(res.Output, "Instance refresh") {
+		t.Errorf("the stack's instance refresh is not in the progress")
+	}
 }
 
 // TestStackLaunchConfiguration: a stack of a launch configuration, which

@@ -617,3 +617,19 @@ func TestStackTemplateUnreadable(t *testing.T) {
 		t.Error("warned of no update policy without knowing")
 	}
 }
+
+func TestStackOwnedGroupFoundByTagsIsRefused(t *testing.T) {
+	f := newFakeAWS()
+	s := newFakeStack(f)
+	g := f.groups["web-prod-ASG-1"]
+	g.Tags = append(g.Tags, astypes.TagDescription{Key: aws.String("team"), Value: aws.String("web")})
+	f.groups["web-prod-ASG-1"] = g
+	p := newStackPP(t, f, s, map[string]interface{}{"target": []map[string]interface{}{{"tags": map[string]string{"team": "web"}}}, "stack": nil})
+	_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+	if err == nil || !strings.Contains(err.Error(), "Auto Scaling group (web-prod-ASG-1) belongs to CloudFormation stack web-prod") {
+		t.Fatalf("err = %v, want the tag-chosen group refused", err)
+	}
+	if len(f.created)+len(f.started) != 0 {
+		t.Errorf("changes made: %v", f.calls)
+	}
+}

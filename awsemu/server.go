@@ -42,6 +42,8 @@ type Server struct {
 	calls  callLog
 	lt     *ltVersions
 	images *imageProtection
+	ltDel  *ltDeletions // deleted launch template versions (ltdelete.go)
+	ssm    ssmParams    // aws:ec2:image parameters (ssm.go)
 	lb     *lbHider
 	cfn    *cfnStacks // CloudFormation stacks the emulator carries out (cfn.go)
 	proxy  *httputil.ReverseProxy
@@ -100,6 +102,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		faults:    newFaultSet(),
 		lt:        newLTVersions(),
 		images:    newImageProtection(),
+		ltDel:     newLTDeletions(),
 		target:    target,
 		url:       "http://" + ln.Addr().String(),
 	}
@@ -148,6 +151,7 @@ func (s *Server) Close() error {
 			_ = s.http.Close() // cut requests still in flight (slow faults)
 		}
 		s.engine.stop()
+		s.ssm.close() // delayed parameter writes (ssm.go)
 		s.transport.CloseIdleConnections()
 		s.moto.stop()
 	})
@@ -175,6 +179,13 @@ var handledActions = map[string]string{
 	"DescribeImages":                       serviceEC2,
 	"DeregisterImage":                      serviceEC2,
 	"RegisterImage":                        serviceEC2,
+
+	"DeleteLaunchTemplateVersions":   serviceEC2,
+	"DescribeLaunchTemplateVersions": serviceEC2,
+	"DescribeLaunchTemplates":        serviceEC2,
+	"ModifyLaunchTemplate":           serviceEC2,
+	"DescribeImageReferences":        serviceEC2,
+	"RunInstances":                   serviceEC2,
 
 	"DescribeTargetHealth":   serviceELB,
 	"DescribeInstanceHealth": serviceELB,
@@ -323,6 +334,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		switch q.Action {
 		case "CreateLaunchTemplateVersion":
 			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			if aerr := s.ltDel.checkNamed(ctx, mc, q, "", "SourceVersion"); aerr != nil {
+				writeEC2Error(w, aerr) // a deleted source version (ltdelete.go)
+				return
+			}
 			answer, aerr := s.lt.createVersion(ctx, mc, q, forward)
 			if aerr != nil {
 				writeEC2Error(w, aerr)
@@ -344,12 +359,28 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			writeEC2Result(w, q.Action, leaf("return", state))
 			return
 		case "DeregisterImage":
-			answer, aerr := s.images.deregister(q, forward)
+			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			answer, aerr := s.images.deregister(q, deletingSnapshots(ctx, mc, q, forward))
 			if aerr != nil {
 				writeEC2Error(w, aerr)
 				return
 			}
 			answer.write(w)
+			return
+		case "RunInstances":
+			if aerr := s.ltDel.checkNamed(ctx, s.api.clientsFor(q.Region, q.AccessKey), q, "LaunchTemplate.", "LaunchTemplate.Version"); aerr != nil {
+				writeEC2Error(w, aerr) // a deleted version (ltdelete.go)
+				return
+			}
+			answer, aerr := forwardAnswer(forward, q.Body) // $Latest may have been corrected
+			if aerr != nil {
+				writeEC2Error(w, aerr)
+				return
+			}
+			answer.write(w)
+			return
+		case "DeleteLaunchTemplateVersions", "DescribeLaunchTemplateVersions", "DescribeLaunchTemplates", "ModifyLaunchTemplate", "DescribeImageReferences":
+			s.serveIssue13EC2(w, r, q) // ltdelete.go, imagereferences.go
 			return
 		case "RegisterImage":
 			answer, err := s.forward(r, q.Body)
@@ -374,6 +405,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			answer.write(w)
 			return
 		}
+	}
+	if q.Service == serviceSSM && q.Action == "PutParameter" {
+		s.servePutParameter(w, r, q) // ssm.go
+		return
 	}
 	s.proxy.ServeHTTP(w, r)
 }

@@ -78,6 +78,11 @@ func newCloudFormationClient(cfg aws.Config) *cloudformation.Client {
 type clients struct {
 	autoscaling autoScalingAPI
 	ec2         ec2API
+	// For release_parameter, prune_versions and prune_images only
+	// (release_api.go).
+	ssm     ssmAPI
+	cleanup cleanupAPI
+	pools   warmPoolAPI
 	// cloudformation and instances serve stack targets only (stack*.go).
 	cloudformation cloudFormationAPI
 	instances      instancesAPI

@@ -164,10 +164,13 @@ func (p *PostProcessor) awsClients(ctx context.Context, region string, role awsa
 	if role.RoleARN != "" {
 		cfg = role.Apply(cfg)
 	}
-	ec := p.config.AccessConfig.NewEC2Client(cfg)
+	as, ec := p.config.AccessConfig.NewAutoScalingClient(cfg), p.config.AccessConfig.NewEC2Client(cfg)
 	return &clients{
-		autoscaling:    p.config.AccessConfig.NewAutoScalingClient(cfg),
+		autoscaling:    as,
 		ec2:            ec,
+		ssm:            p.config.AccessConfig.NewSSMClient(cfg),
+		cleanup:        ec,
+		pools:          as,
 		cloudformation: newCloudFormationClient(cfg),
 		instances:      ec,
 	}, nil

@@ -122,7 +122,7 @@ func (tu *templateUse) templateLabel() string {
 // templates are all the templates the group launches from, main first;
 // none for a group on a launch configuration.
 func (ro *rollout) templates() []*templateUse {
-	if ro.lc != nil {
+	if ro.lc != nil || ro.stack != nil { // a stack's templates are the stack's
 		return nil
 	}
 	return append([]*templateUse{&ro.templateUse}, ro.overrides...)
@@ -163,6 +163,9 @@ type roller struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// followFor bounds following a rollback or cancel (followTimeout).
 	followFor time.Duration
+	// release publishes and prunes after success (publish.go); nil when
+	// neither is configured.
+	release *releaseRun
 }
 
 // remaining is what is left of the run's timeout, at least a moment so

@@ -4,6 +4,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -62,6 +63,12 @@ var (
 // stacks.
 func (c *Config) prepareStacks() (errs []error, waves map[int]bool) {
 	waves = map[int]bool{}
+	if len(c.Stacks) > 0 && c.PruneImages != nil {
+		// A stack rolls back to the AMI its parameter held, and its launch
+		// templates' older versions name older AMIs: which of them the
+		// stack may still need is the stack's to know, not this plugin's.
+		errs = append(errs, errors.New("prune_images: not available with stack blocks: a stack's rollback needs the AMI its parameter held before, and its launch templates keep older AMIs the plugin does not track; prune those AMIs another way, or roll the stacks in a build without prune_images"))
+	}
 	seen := map[[3]string]int{}
 	for i := range c.Stacks {
 		s := &c.Stacks[i]

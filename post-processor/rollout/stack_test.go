@@ -15,6 +15,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 )
 
 func TestStackOwnedGroupIsRefused(t *testing.T) {
@@ -554,6 +556,10 @@ func TestStackConfig(t *testing.T) {
 	if cfg.Stacks[0].Wave != 1 {
 		t.Errorf("wave %d, want the default 1", cfg.Stacks[0].Wave)
 	}
+	prune := map[string]interface{}{"stack": []map[string]interface{}{{"stack_name": "web", "image_parameter": "ImageId"}}, "prune_images": map[string]interface{}{"keep": 3}}
+	if err := (&Config{}).Prepare(prune); err == nil || !strings.Contains(err.Error(), "prune_images: not available with stack blocks") {
+		t.Errorf("prune_images with a stack: %v", err)
+	}
 	dup := map[string]interface{}{"stack_name": "web", "image_parameter": "ImageId", "region": "us-east-1"}
 	if err := (&Config{}).Prepare(map[string]interface{}{"stack": []map[string]interface{}{dup, dup}}); err == nil || !strings.Contains(err.Error(), "the same stack as stack[0]") {
 		t.Errorf("duplicate stacks: %v", err)
@@ -631,5 +637,31 @@ func TestStackOwnedGroupFoundByTagsIsRefused(t *testing.T) {
 	}
 	if len(f.created)+len(f.started) != 0 {
 		t.Errorf("changes made: %v", f.calls)
+	}
+}
+
+func TestStackReleaseParameter(t *testing.T) {
+	for _, end := range []string{"UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"} {
+		t.Run(end, func(t *testing.T) {
+			rf := newReleaseFake()
+			s := newFakeStack(rf.fakeAWS)
+			s.script = []fakeStep{{status: "UPDATE_IN_PROGRESS"}, {status: end}}
+			p := newStackPP(t, rf.fakeAWS, s, map[string]interface{}{"release_parameter": []map[string]interface{}{{"name": "/web/ami"}}})
+			p.newClients = func(context.Context, string, awsauth.AssumeRoleConfig) (*clients, error) {
+				return &clients{autoscaling: rf, ec2: rf, ssm: rf, cleanup: rf, pools: rf, cloudformation: s, instances: s}, nil
+			}
+			_, _, _, err := p.PostProcess(context.Background(), &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new"))
+			if (err == nil) != (end == "UPDATE_COMPLETE") {
+				t.Fatalf("err = %v", err)
+			}
+			// The parameter names the AMI only once the stack deployed it.
+			want := 0
+			if end == "UPDATE_COMPLETE" {
+				want = 1
+			}
+			if len(rf.puts) != want || (want == 1 && aws.ToString(rf.puts[0].Value) != "ami-new") {
+				t.Errorf("puts %+v, want %d of ami-new", rf.puts, want)
+			}
+		})
 	}
 }

@@ -61,6 +61,15 @@ type Result struct {
 	OldGroup      string `mapstructure:"old_group"`
 	OldGroupState string `mapstructure:"old_group_state"`
 	Message       string `mapstructure:"message"`
+
+	// For a stack block (stack_report.go), empty for a group: the stack's
+	// name and id, its parameters set (comma-separated) and their values
+	// before; Status is then the stack's last status (UPDATE_COMPLETE,
+	// UPDATE_ROLLBACK_COMPLETE, ...) and AutoScalingGroup its groups.
+	Stack         string `mapstructure:"stack"`
+	StackID       string `mapstructure:"stack_id"`
+	Parameter     string `mapstructure:"parameter"`
+	PreviousValue string `mapstructure:"previous_value"`
 }
 
 // Artifact describes the roll-outs. Its Destroy deletes nothing: the
@@ -135,6 +144,7 @@ func newArtifact(ros []*rollout, from origin, dryRun bool) *Artifact {
 			res.Status = "Planned"
 		}
 		res.blueGreenResult(ro, dryRun)
+		res.stackResult(ro, dryRun)
 		a.Results = append(a.Results, res)
 	}
 	sort.Slice(a.Results, func(i, j int) bool {
@@ -162,13 +172,18 @@ func (a *Artifact) Id() string { return a.id }
 func (a *Artifact) String() string {
 	var b strings.Builder
 	if a.dryRun {
-		fmt.Fprintf(&b, "Dry run: planned %d Auto Scaling group(s) onto %s, changed nothing\n", len(a.Results), orDash(a.id))
+		fmt.Fprintf(&b, "Dry run: planned %s onto %s, changed nothing\n", a.subjects(), orDash(a.id))
 	} else {
-		fmt.Fprintf(&b, "Rolled %d Auto Scaling group(s) onto %s: %s\n", len(a.Results), orDash(a.id), a.tally())
+		fmt.Fprintf(&b, "Rolled %s onto %s: %s\n", a.subjects(), orDash(a.id), a.tally())
 	}
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS\tOUTCOME")
+	if a.hasGroups() { // stack_report.go
+		fmt.Fprintln(w, "REGION\tGROUP\tTEMPLATE\tVERSION\tAMI\tREFRESH\tSTATUS\tOUTCOME")
+	}
 	for _, r := range a.Results {
+		if r.Stack != "" {
+			continue // in stackLines
+		}
 		version := "-"
 		if r.Version != 0 {
 			version = fmt.Sprintf("%d (from %d)", r.Version, r.SourceVersion)
@@ -180,7 +195,7 @@ func (a *Artifact) String() string {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status, r.Outcome)
 	}
 	w.Flush()
-	return strings.TrimSuffix(b.String(), "\n") + a.blueGreenLines() + a.after.text()
+	return strings.TrimSuffix(b.String(), "\n") + a.blueGreenLines() + a.stackLines() + a.after.text()
 }
 
 // tally counts the groups by outcome, in the order outcomes first occur in
@@ -252,7 +267,7 @@ func (a *Artifact) rollouts() []map[string]string {
 }
 
 func (r Result) state() map[string]string {
-	return r.withBlueGreen(map[string]string{
+	return r.withBlueGreen(r.withStack(map[string]string{
 		"region":               r.Region,
 		"auto_scaling_group":   r.AutoScalingGroup,
 		"image_id":             r.ImageID,
@@ -263,7 +278,7 @@ func (r Result) state() map[string]string {
 		"instance_refresh_id":  r.InstanceRefreshID,
 		"status":               r.Status,
 		"outcome":              r.Outcome,
-	})
+	}))
 }
 
 // stringKeys turns generated data into a map keyed by strings, whichever

@@ -3,7 +3,9 @@ package rollout
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
@@ -43,9 +45,34 @@ type ec2API interface {
 }
 
 var (
-	_ autoScalingAPI = (*autoscaling.Client)(nil)
-	_ ec2API         = (*ec2.Client)(nil)
+	_ autoScalingAPI    = (*autoscaling.Client)(nil)
+	_ ec2API            = (*ec2.Client)(nil)
+	_ cloudFormationAPI = (*cloudformation.Client)(nil)
+	_ instancesAPI      = (*ec2.Client)(nil)
 )
+
+// cloudFormationAPI is every CloudFormation call a stack roll-out makes.
+type cloudFormationAPI interface {
+	DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
+	DescribeStackEvents(context.Context, *cloudformation.DescribeStackEventsInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStackEventsOutput, error)
+	ListStackResources(context.Context, *cloudformation.ListStackResourcesInput, ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error)
+	GetTemplate(context.Context, *cloudformation.GetTemplateInput, ...func(*cloudformation.Options)) (*cloudformation.GetTemplateOutput, error)
+	GetTemplateSummary(context.Context, *cloudformation.GetTemplateSummaryInput, ...func(*cloudformation.Options)) (*cloudformation.GetTemplateSummaryOutput, error)
+	UpdateStack(context.Context, *cloudformation.UpdateStackInput, ...func(*cloudformation.Options)) (*cloudformation.UpdateStackOutput, error)
+	CancelUpdateStack(context.Context, *cloudformation.CancelUpdateStackInput, ...func(*cloudformation.Options)) (*cloudformation.CancelUpdateStackOutput, error)
+}
+
+// instancesAPI reads which AMI the instances of a stack's groups run.
+type instancesAPI interface {
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
+// newCloudFormationClient returns a CloudFormation client for cfg.
+// CloudFormation has no custom_endpoint option: AWS_ENDPOINT_URL_CLOUDFORMATION
+// (or AWS_ENDPOINT_URL) points it elsewhere.
+func newCloudFormationClient(cfg aws.Config) *cloudformation.Client {
+	return cloudformation.NewFromConfig(cfg)
+}
 
 // clients are the API clients of one region.
 type clients struct {
@@ -62,6 +89,9 @@ type clients struct {
 	elbv2     elbv2API
 	elb       elbAPI
 	subnets   subnetsAPI
+	// cloudformation and instances serve stack targets only (stack*.go).
+	cloudformation cloudFormationAPI
+	instances      instancesAPI
 }
 
 // clientFactory makes the clients of a region, in the account of role when

@@ -87,8 +87,13 @@ type Config struct {
 	awsauth.AccessConfig `mapstructure:",squash"`
 
 	// The Auto Scaling groups to roll onto the new AMI, one `target` block
-	// each. Every group is checked before any is changed.
+	// each. Every group is checked before any is changed. At least one
+	// `target` or `stack` block is required.
 	Targets []Target `mapstructure:"target" required:"true"`
+	// CloudFormation stacks to roll onto the new AMI through a stack
+	// parameter, one `stack` block each (see the `stack` block below):
+	// for groups a stack owns, which a `target` refuses.
+	Stacks []StackTarget `mapstructure:"stack"`
 
 	// How groups are rolled: `instance-refresh` (default) replaces the
 	// instances of each group in place; `blue-green` starts a new group
@@ -256,6 +261,14 @@ type Target struct {
 	// How this target's groups are rolled: `instance-refresh` or
 	// `blue-green`. Defaults to the post-processor's `strategy`.
 	Strategy string `mapstructure:"strategy"`
+	// Whether to roll a group that a CloudFormation stack owns (it carries
+	// the `aws:cloudformation:stack-name` tag) directly anyway. Off by
+	// default: such a target is refused before anything is changed, and a
+	// `stack` block rolls the group through its stack instead. With `true`
+	// the group runs the new AMI while its stack still holds the old one,
+	// and the stack's next update, for any reason, puts the old AMI back or
+	// fails.
+	AllowStackDrift bool `mapstructure:"allow_stack_drift"`
 }
 
 // Prepare decodes raws into c and validates everything, returning every
@@ -285,8 +298,10 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	add(c.InstanceRefresh.Prepare()...)
 	add(c.prepareBlueGreen()...)
 
-	if len(c.Targets) == 0 {
-		add(errors.New(`target: at least one target block is required, for example target { auto_scaling_group = "web" }`))
+	stackErrs, stackWaves := c.prepareStacks() // stack_config.go
+	add(stackErrs...)
+	if len(c.Targets) == 0 && len(c.Stacks) == 0 {
+		add(errors.New(`target: at least one target block is required, for example target { auto_scaling_group = "web" }, or a stack block`))
 	}
 	seen := map[[3]string]int{}
 	waves := map[int]bool{}
@@ -352,6 +367,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			c.timeout = d
 		}
 	}
+	maps.Copy(waves, stackWaves)
 	if !*c.Wait && len(waves) > 1 {
 		add(fmt.Errorf("wave: targets are in %d waves, but with wait = false no wave waits for the one before it to succeed; set wait = true, or drop wave from the targets", len(waves)))
 	}

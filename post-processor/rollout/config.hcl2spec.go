@@ -38,6 +38,7 @@ type FlatConfig struct {
 	MFACode                   *string                            `mapstructure:"mfa_code" cty:"mfa_code" hcl:"mfa_code"`
 	VaultAWSEngine            *awsauth.FlatVaultAWSEngineOptions `mapstructure:"vault_aws_engine" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
 	Targets                   []FlatTarget                       `mapstructure:"target" required:"true" cty:"target" hcl:"target"`
+	Stacks                    []FlatStackTarget                  `mapstructure:"stack" cty:"stack" hcl:"stack"`
 	Strategy                  *string                            `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
 	BlueGreen                 *FlatBlueGreenConfig               `mapstructure:"blue_green" cty:"blue_green" hcl:"blue_green"`
 	InstanceRefresh           *FlatInstanceRefreshConfig         `mapstructure:"instance_refresh" cty:"instance_refresh" hcl:"instance_refresh"`
@@ -100,6 +101,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
 		"vault_aws_engine":              &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*awsauth.FlatVaultAWSEngineOptions)(nil).HCL2Spec())},
 		"target":                        &hcldec.BlockListSpec{TypeName: "target", Nested: hcldec.ObjectSpec((*FlatTarget)(nil).HCL2Spec())},
+		"stack":                         &hcldec.BlockListSpec{TypeName: "stack", Nested: hcldec.ObjectSpec((*FlatStackTarget)(nil).HCL2Spec())},
 		"strategy":                      &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
 		"blue_green":                    &hcldec.BlockSpec{TypeName: "blue_green", Nested: hcldec.ObjectSpec((*FlatBlueGreenConfig)(nil).HCL2Spec())},
 		"instance_refresh":              &hcldec.BlockSpec{TypeName: "instance_refresh", Nested: hcldec.ObjectSpec((*FlatInstanceRefreshConfig)(nil).HCL2Spec())},
@@ -179,6 +181,7 @@ type FlatTarget struct {
 	Wave             *int                          `mapstructure:"wave" cty:"wave" hcl:"wave"`
 	AssumeRole       *awsauth.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
 	Strategy         *string                       `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
+	AllowStackDrift  *bool                         `mapstructure:"allow_stack_drift" cty:"allow_stack_drift" hcl:"allow_stack_drift"`
 }
 
 // FlatMapstructure returns a new FlatTarget.
@@ -199,6 +202,7 @@ func (*FlatTarget) HCL2Spec() map[string]hcldec.Spec {
 		"wave":               &hcldec.AttrSpec{Name: "wave", Type: cty.Number, Required: false},
 		"assume_role":        &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsauth.FlatAssumeRoleConfig)(nil).HCL2Spec())},
 		"strategy":           &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
+		"allow_stack_drift":  &hcldec.AttrSpec{Name: "allow_stack_drift", Type: cty.Bool, Required: false},
 	}
 	return s
 }

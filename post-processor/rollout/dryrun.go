@@ -53,6 +53,7 @@ type groupPlan struct {
 	OnFailure         string         `json:"on_failure"`
 	RefreshInProgress string         `json:"refresh_in_progress,omitempty"`
 	Warnings          []string       `json:"warnings"`
+	Stack             *stackPlan     `json:"stack,omitempty"` // for a stack block
 }
 
 // templatePlan is the version a roll-out would create of one template.
@@ -169,6 +170,9 @@ func (r *roller) dryRun(ctx context.Context, ros []*rollout) error {
 func (r *roller) planGroup(ctx context.Context, ro *rollout) (groupPlan, error) {
 	if ro.bg != nil {
 		return r.planBlueGreen(ctx, ro)
+	}
+	if ro.stack != nil {
+		return r.planStack(ctx, ro) // stack_report.go
 	}
 	gp := groupPlan{
 		Region: ro.region, AutoScalingGroup: ro.group, Account: ro.account, Wave: ro.wave,
@@ -341,6 +345,9 @@ func (h healthyBounds) sourceName() string {
 
 // text is the plan of one group as printed.
 func (gp groupPlan) text() string {
+	if gp.Stack != nil {
+		return gp.stackText()
+	}
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, "\n  "+format, args...) }
 	fmt.Fprintf(&b, "plan (wave %d)", gp.Wave)

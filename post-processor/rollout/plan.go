@@ -70,7 +70,7 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 			groups = blueGreenLines(groups, len(t.Tags) > 0)
 		}
 		for _, g := range groups {
-			ro := &rollout{region: region, group: aws.ToString(g.AutoScalingGroupName), imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c}
+			ro := &rollout{region: region, group: aws.ToString(g.AutoScalingGroupName), imageID: ami, wave: t.Wave, account: accountOf(t.AssumeRole.RoleARN), clients: c, allowStackDrift: t.AllowStackDrift}
 			if t.Strategy == StrategyBlueGreen {
 				ro.bg = &blueGreen{}
 			} else if len(t.Tags) > 0 {
@@ -79,6 +79,11 @@ func (p *PostProcessor) plan(ctx context.Context, images sourceImages) ([]*rollo
 			ros = append(ros, ro)
 		}
 	}
+	stacks, err := p.planStacks(ctx, images, newClients, cache) // stack.go
+	if err != nil {
+		return nil, err
+	}
+	ros = append(ros, stacks...)
 	sort.SliceStable(ros, func(i, j int) bool { return ros[i].label() < ros[j].label() })
 	seen := map[string]bool{}
 	for _, ro := range ros {
@@ -166,14 +171,16 @@ func (p *PostProcessor) awsClients(ctx context.Context, region string, role awsa
 	}
 	as, ec := p.config.AccessConfig.NewAutoScalingClient(cfg), p.config.AccessConfig.NewEC2Client(cfg)
 	return &clients{
-		autoscaling: as,
-		ec2:         ec,
-		ssm:         p.config.AccessConfig.NewSSMClient(cfg),
-		cleanup:     ec,
-		pools:       as,
-		blueGreen:   as,
-		elbv2:       p.config.AccessConfig.NewELBv2Client(cfg),
-		elb:         p.config.AccessConfig.NewELBClient(cfg),
-		subnets:     ec,
+		autoscaling:    as,
+		ec2:            ec,
+		ssm:            p.config.AccessConfig.NewSSMClient(cfg),
+		cleanup:        ec,
+		pools:          as,
+		blueGreen:      as,
+		elbv2:          p.config.AccessConfig.NewELBv2Client(cfg),
+		elb:            p.config.AccessConfig.NewELBClient(cfg),
+		subnets:        ec,
+		cloudformation: newCloudFormationClient(cfg),
+		instances:      ec,
 	}, nil
 }

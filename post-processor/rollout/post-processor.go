@@ -95,7 +95,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if p.config.DryRun {
 		verb = "Dry run: planning the roll-out of"
 	}
-	ui.Say(fmt.Sprintf("%s %d Auto Scaling group(s) onto %s", verb, len(ros), source.Id()))
+	ui.Say(fmt.Sprintf("%s %s onto %s", verb, rolloutSubjects(ros), source.Id()))
 	r.release = p.releaseRun()
 	err = r.run(ctx, ros)
 	after := r.release.after(ctx, r, ros, err)

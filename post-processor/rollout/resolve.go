@@ -26,11 +26,17 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	if ro.bg != nil {
 		return r.resolveBlueGreen(ctx, ro)
 	}
+	if ro.stack != nil {
+		return r.resolveStack(ctx, ro) // stack_resolve.go
+	}
 	g, err := r.describeGroup(ctx, ro)
 	if err != nil {
 		return err
 	}
 	if err := checkOperator(g); err != nil {
+		return err
+	}
+	if err := r.checkStackOwner(ctx, ro, g); err != nil { // stack_resolve.go
 		return err
 	}
 	if err := ro.readTemplate(g, r.cfg.CopyLaunchConfiguration); err != nil {

@@ -33,6 +33,10 @@ type rollout struct {
 	described *astypes.AutoScalingGroup
 	// bg is set for targets with strategy = "blue-green" (bluegreen.go).
 	bg *blueGreen
+	// stack is set for a stack block (stack.go); allowStackDrift is the
+	// target's allow_stack_drift.
+	stack           *stackRollout
+	allowStackDrift bool
 
 	// From resolve.
 	mixed     *astypes.MixedInstancesPolicy // nil when the group names a template directly
@@ -75,6 +79,9 @@ func (ro *rollout) outcome() outcome {
 	if ro.bg != nil {
 		return ro.bg.outcome(ro.upToDate != "")
 	}
+	if ro.stack != nil {
+		return ro.stack.outcome()
+	}
 	o := observed{
 		upToDate: ro.upToDate != "",
 		started:  ro.refreshID != "" || ro.startInDoubt,
@@ -87,6 +94,9 @@ func (ro *rollout) outcome() outcome {
 }
 
 func (ro *rollout) label() string {
+	if ro.stack != nil {
+		return ro.stack.label(ro)
+	}
 	if ro.account != "" {
 		return ro.group + " (" + ro.region + ", " + ro.account + ")"
 	}
@@ -117,7 +127,7 @@ func (tu *templateUse) templateLabel() string {
 // templates are all the templates the group launches from, main first;
 // none for a group on a launch configuration.
 func (ro *rollout) templates() []*templateUse {
-	if ro.lc != nil {
+	if ro.lc != nil || ro.stack != nil { // a stack's templates are the stack's
 		return nil
 	}
 	return append([]*templateUse{&ro.templateUse}, ro.overrides...)
@@ -242,6 +252,9 @@ func (r *roller) sayWarnings(ros []*rollout) {
 // that is due, creates the versions of a wave's groups, starts their
 // refreshes and waits for them.
 func (r *roller) runWave(ctx context.Context, ros []*rollout, reread bool) error {
+	if stacks, groups := splitStacks(ros); len(stacks) > 0 {
+		return r.runWithStacks(ctx, stacks, groups, reread) // stack.go
+	}
 	r.forEach(ros, func(ro *rollout) { ro.err = r.prepare(ctx, ro, reread) })
 	if errs := r.errorsOf(ros); len(errs) > 0 {
 		return stopBeforeStart(ros, errors.Join(errs...))

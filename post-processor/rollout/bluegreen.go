@@ -41,6 +41,11 @@ const (
 	// tagImage is on every group a blue/green roll-out creates: the AMI it
 	// was created for, by which a re-run of the same build recognises it.
 	tagImage = "asg-rollout:image"
+	// tagPending is on a new group from its creation until the cut-over
+	// begins, with the time it was created: a group that still carries it
+	// never served alone, and one left by an interrupted or crashed run of
+	// another build is a leftover, not a live group.
+	tagPending = "asg-rollout:pending"
 )
 
 // What became of the old group, as the artifact says it.
@@ -61,6 +66,8 @@ type blueGreen struct {
 	newName string
 	// resume is our own new group, found by a re-run after a crash.
 	resume *astypes.AutoScalingGroup
+	// pendingSince is the new group's tagPending value.
+	pendingSince string
 
 	targetGroups  []string
 	loadBalancers []string
@@ -78,7 +85,10 @@ type blueGreen struct {
 	detached  bool   // both groups left running on purpose
 	message   string // what happened to the groups, for the summary
 	progress  map[string]string
-	progMu    sync.Mutex
+	// served are the new group's instances last seen healthy in a load
+	// balancer: those that may have connections to drain.
+	served []string
+	progMu sync.Mutex
 }
 
 // outcome is how the blue/green roll-out ended, in the terms every
@@ -172,9 +182,8 @@ func (r *roller) blueGreenOne(ctx context.Context, ro *rollout, reread bool, sem
 		return r.failBlueGreen(ro, err, reason)
 	}
 	bg.healthy = true
-
-	sem <- struct{}{}
-	defer func() { <-sem }()
+	// The cut-over is mostly waiting (draining, scaling in): it is not
+	// bounded by max_concurrency, as waits are not.
 	return r.cutOver(ctx, ro)
 }
 
@@ -192,6 +201,9 @@ func (r *roller) failBlueGreen(ro *rollout, err error, reason string) error {
 	if action == ActionDetach {
 		msg := r.detachBlueGreen(ro)
 		return fmt.Errorf("%w\n%s", err, msg)
+	}
+	if reason == "" && r.cfg.PackerOnError == "abort" {
+		return fmt.Errorf("%w\n%s", err, r.isolateNewGroup(ro))
 	}
 	msg := r.removeNewGroup(ro)
 	return fmt.Errorf("%w\n%s", err, msg)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -42,6 +44,7 @@ func (r *roller) createBlueGreen(ctx context.Context, ro *rollout) error {
 			}
 		}
 	}
+	bg.pendingSince = r.now().UTC().Format(time.RFC3339)
 	in := newGroupInput(ro)
 	_, err := ro.clients.blueGreen.CreateAutoScalingGroup(ctx, in)
 	var exists *astypes.AlreadyExistsFault
@@ -117,8 +120,8 @@ func newGroupInput(ro *rollout) *autoscaling.CreateAutoScalingGroupInput {
 		PlacementGroup:                   g.PlacementGroup,
 		ServiceLinkedRoleARN:             g.ServiceLinkedRoleARN,
 		TerminationPolicies:              g.TerminationPolicies,
-		LoadBalancerNames:                bg.loadBalancers,
-		TargetGroupARNs:                  bg.targetGroups,
+		LoadBalancerNames:                slices.Clone(bg.loadBalancers),
+		TargetGroupARNs:                  slices.Clone(bg.targetGroups),
 	}
 	if vpc := aws.ToString(g.VPCZoneIdentifier); vpc != "" {
 		in.VPCZoneIdentifier = g.VPCZoneIdentifier
@@ -154,13 +157,17 @@ func newGroupTags(ro *rollout) []astypes.Tag {
 	var tags []astypes.Tag
 	for _, t := range bg.old.Tags {
 		k := aws.ToString(t.Key)
-		if strings.HasPrefix(k, "aws:") || k == tagRetired || k == tagBaseName || k == tagImage {
+		if strings.HasPrefix(k, "aws:") || k == tagRetired || k == tagBaseName || k == tagImage || k == tagPending {
 			continue
 		}
 		tags = append(tags, astypes.Tag{Key: t.Key, Value: t.Value, PropagateAtLaunch: t.PropagateAtLaunch,
 			ResourceId: aws.String(bg.newName), ResourceType: aws.String("auto-scaling-group")})
 	}
-	for _, kv := range [][2]string{{tagBaseName, bg.base}, {tagImage, ro.imageID}} {
+	contract := [][2]string{{tagBaseName, bg.base}, {tagImage, ro.imageID}}
+	if bg.pendingSince != "" {
+		contract = append(contract, [2]string{tagPending, bg.pendingSince})
+	}
+	for _, kv := range contract {
 		tags = append(tags, astypes.Tag{Key: aws.String(kv[0]), Value: aws.String(kv[1]), PropagateAtLaunch: aws.Bool(false),
 			ResourceId: aws.String(bg.newName), ResourceType: aws.String("auto-scaling-group")})
 	}

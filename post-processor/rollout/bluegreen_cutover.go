@@ -3,12 +3,14 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
@@ -32,6 +34,13 @@ func (r *roller) cutOver(ctx context.Context, ro *rollout) error {
 	if ctx.Err() != nil {
 		return r.failBlueGreen(ro, fmt.Errorf("interrupted before the cut-over: %w", ctx.Err()), "interrupt")
 	}
+	// No longer a candidate: from here on the new group is the live one,
+	// whatever happens to the old.
+	if _, err := ro.clients.blueGreen.DeleteTags(ctx, &autoscaling.DeleteTagsInput{Tags: []astypes.Tag{{
+		Key: aws.String(tagPending), ResourceId: aws.String(bg.newName), ResourceType: aws.String("auto-scaling-group"),
+	}}}); err != nil {
+		return r.failBlueGreen(ro, fmt.Errorf("removing tag %s from Auto Scaling group (%s) before the cut-over: %w", tagPending, bg.newName, err), "")
+	}
 	// From here on the new group serves; the old one goes, on a context of
 	// its own so that an interruption does not stop it half-way out of the
 	// load balancers.
@@ -43,6 +52,17 @@ func (r *roller) cutOver(ctx context.Context, ro *rollout) error {
 		return fmt.Errorf("%w; %s serves beside %s: take %s out of the load balancers by hand", err, bg.newName, bg.oldName, bg.oldName)
 	}
 	r.say(ro, "cut over: %s serves; %s left %s", bg.newName, bg.oldName, attachedText(bg))
+	// Deletion protection comes last: until now a failure had to be able to
+	// force-delete the new group.
+	if p := bg.old.DeletionProtection; p != "" && p != astypes.DeletionProtectionNone {
+		pctx, pcancel := context.WithTimeout(context.Background(), actionTimeout)
+		_, err := ro.clients.blueGreen.UpdateAutoScalingGroup(pctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(bg.newName), DeletionProtection: p})
+		pcancel()
+		if err != nil {
+			r.say(ro, "Warning: setting deletion protection %s on %s as on %s failed (%v): set it by hand: aws autoscaling update-auto-scaling-group --region %s --auto-scaling-group-name %s --deletion-protection %s",
+				p, bg.newName, bg.oldName, err, ro.region, bg.newName, p)
+		}
+	}
 	if err := r.waitDrained(ctx, ro, bg.oldName, instanceIDs(bg.old)); err != nil {
 		return r.keepOld(ro, fmt.Errorf("%w: %s is out of the load balancers, at full size", err, bg.oldName))
 	}
@@ -69,7 +89,14 @@ func (r *roller) copyScaling(ctx context.Context, ro *rollout) error {
 		}
 	}
 	now := r.now()
+	copied := 0
 	for _, a := range bg.scheduled {
+		if a.EndTime != nil && !a.EndTime.After(now) {
+			continue // over: AWS refuses an end time in the past
+		}
+		if a.Recurrence == nil && a.StartTime != nil && !a.StartTime.After(now) {
+			continue // a one-off action that already ran
+		}
 		in := &autoscaling.PutScheduledUpdateGroupActionInput{
 			AutoScalingGroupName: aws.String(bg.newName), ScheduledActionName: a.ScheduledActionName,
 			Recurrence: a.Recurrence, TimeZone: a.TimeZone, EndTime: a.EndTime,
@@ -83,14 +110,9 @@ func (r *roller) copyScaling(ctx context.Context, ro *rollout) error {
 		if _, err := ro.clients.blueGreen.PutScheduledUpdateGroupAction(ctx, in); err != nil {
 			return fmt.Errorf("copying scheduled action (%s) onto Auto Scaling group (%s): %w", aws.ToString(a.ScheduledActionName), bg.newName, err)
 		}
+		copied++
 	}
-	if p := bg.old.DeletionProtection; p != "" && p != astypes.DeletionProtectionNone {
-		_, err := ro.clients.blueGreen.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(bg.newName), DeletionProtection: p})
-		if err != nil {
-			return fmt.Errorf("setting deletion protection %s on Auto Scaling group (%s) as on %s: %w", p, bg.newName, bg.oldName, err)
-		}
-	}
-	if n, m := len(bg.policies), len(bg.scheduled); n+m > 0 {
+	if n, m := len(bg.policies), copied; n+m > 0 {
 		r.say(ro, "copied %d scaling polic(ies) and %d scheduled action(s) onto %s", n, m, bg.newName)
 	}
 	return nil
@@ -166,12 +188,21 @@ func (r *roller) waitDrained(ctx context.Context, ro *rollout, group string, ids
 			}
 		}
 		for _, lb := range bg.loadBalancers {
-			states, err := instanceStates(ctx, ro.clients.elb, lb, ids)
+			// Asked for by id, a classic load balancer lists an instance
+			// whether registered or not; its full list has only those still
+			// registered (draining ones included).
+			out, err := ro.clients.elb.DescribeInstanceHealth(ctx, &elasticloadbalancing.DescribeInstanceHealthInput{LoadBalancerName: aws.String(lb)})
 			if err != nil {
-				return err
+				return fmt.Errorf("describing the instances of load balancer (%s): %w", lb, err)
 			}
-			if len(states) > 0 {
-				left = append(left, fmt.Sprintf("%d still registered in %s", len(states), lb))
+			n := 0
+			for _, s := range out.InstanceStates {
+				if slices.Contains(ids, aws.ToString(s.InstanceId)) {
+					n++
+				}
+			}
+			if n > 0 {
+				left = append(left, fmt.Sprintf("%d still registered in %s", n, lb))
 			}
 		}
 		if len(left) == 0 {
@@ -327,9 +358,14 @@ func (r *roller) removeNewGroup(ro *rollout) string {
 		}
 		// The deadline of the run may have passed: drain within the
 		// clean-up's own bound instead.
+		// Only instances that were healthy somewhere may have connections
+		// to drain: a load balancer sends nothing to the others.
 		saved := r.deadline
 		r.deadline = r.now().Add(bgCleanupTimeout)
-		err := r.waitDrained(ctx, ro, bg.newName, instanceIDs(*g))
+		bg.progMu.Lock()
+		served := slices.Clone(bg.served)
+		bg.progMu.Unlock()
+		err := r.waitDrained(ctx, ro, bg.newName, served)
 		r.deadline = saved
 		if err != nil {
 			r.say(ro, "%v: deleting %s anyway", err, bg.newName)
@@ -341,6 +377,25 @@ func (r *roller) removeNewGroup(ro *rollout) string {
 	bg.removed = true
 	bg.oldState = oldUntouched
 	msg := fmt.Sprintf("new group %s removed; old group %s untouched and live", bg.newName, bg.oldName)
+	bg.message = msg
+	r.say(ro, "%s", msg)
+	return msg
+}
+
+// isolateNewGroup takes the new group out of the load balancers and leaves
+// it running for inspection (a failure with packer -on-error=abort): it
+// serves nothing, and the old group is untouched.
+func (r *roller) isolateNewGroup(ro *rollout) string {
+	bg := ro.bg
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	if err := r.detachFromLoadBalancers(ctx, ro, bg.newName); err != nil {
+		r.say(ro, "%v: removing the new group instead", err)
+		return r.removeNewGroup(ro)
+	}
+	bg.oldState = oldUntouched
+	msg := fmt.Sprintf("new group %s left running for inspection (packer -on-error=abort), out of the load balancers; old group %s untouched and live; delete the new group with: aws autoscaling delete-auto-scaling-group --region %s --auto-scaling-group-name %s --force-delete",
+		bg.newName, bg.oldName, ro.region, bg.newName)
 	bg.message = msg
 	r.say(ro, "%s", msg)
 	return msg
@@ -370,8 +425,8 @@ func (r *roller) detachBlueGreen(ro *rollout) string {
 	cmds = nil
 	detach(bg.newName)
 	back := strings.Join(append(cmds, fmt.Sprintf("aws autoscaling delete-auto-scaling-group --region %s --auto-scaling-group-name %s --force-delete", ro.region, bg.newName)), "\n    ")
-	msg := fmt.Sprintf("left both groups running (detach): %s (new, %s) and %s (old), both in the load balancers.\n  To finish the roll-out, run the same build again (it continues %s), or by hand (first copy the scaling policies and scheduled actions of %s onto %s):\n    %s\n  To go back:\n    %s",
-		bg.newName, ro.imageID, bg.oldName, bg.newName, bg.oldName, bg.newName, finish, back)
+	msg := fmt.Sprintf("left both groups running (detach): %s (new, %s) and %s (old), both in the load balancers.\n  A later build refuses to roll line %s while %s carries %s; a second post-processor chain of this build (the same AMI) continues it. To finish by hand (first copy the scaling policies and scheduled actions of %s onto %s, and remove the tag %s from %s):\n    %s\n  To go back:\n    %s",
+		bg.newName, ro.imageID, bg.oldName, bg.base, bg.newName, tagPending, bg.oldName, bg.newName, tagPending, bg.newName, finish, back)
 	bg.message = fmt.Sprintf("left both groups running (detach): %s (new) and %s (old)", bg.newName, bg.oldName)
 	r.say(ro, "%s", msg)
 	return msg

@@ -13,6 +13,8 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/asg-rollout/packer-plugin-asg/internal/instancerefresh"
 )
 
 // health is one look at the new group: how many of its instances are
@@ -23,11 +25,14 @@ type health struct {
 	// places are the group itself, then each target group and classic load
 	// balancer, in order; healthy counts the group's instances healthy there.
 	places []placeHealth
+	// served are the instances healthy in at least one load balancer.
+	served []string
 }
 
 type placeHealth struct {
 	name    string
 	healthy int
+	ids     []string // the healthy ones
 	// reasons are why instances are not healthy there, one per instance.
 	reasons []string
 }
@@ -72,7 +77,13 @@ func (r *roller) waitHealthy(ctx context.Context, ro *rollout) (reason string, e
 	healthEnd := start.Add(r.cfg.BlueGreen.healthTimeout)
 	r.say(ro, "waiting for %s to be healthy in %s (at most %s)", bg.newName, attachedText(bg), shortDuration(min(r.cfg.BlueGreen.healthTimeout, r.deadline.Sub(start).Round(time.Second))))
 	var last health
+	budget := r.pollBudget(ro)
 	for {
+		if budget != nil {
+			if err := budget.Wait(ctx); err != nil {
+				return "interrupt", fmt.Errorf("interrupted while waiting for Auto Scaling group (%s) to be healthy: %w", bg.newName, err)
+			}
+		}
 		h, err := r.lookHealth(ctx, ro)
 		switch {
 		case ctx.Err() != nil:
@@ -81,6 +92,9 @@ func (r *roller) waitHealthy(ctx context.Context, ro *rollout) (reason string, e
 			return "", err
 		}
 		last = h
+		bg.progMu.Lock()
+		bg.served = h.served
+		bg.progMu.Unlock()
 		r.sayProgress(ro, h)
 		if h.ok() {
 			r.say(ro, "%s is healthy: %d instance(s) InService and healthy in %s", bg.newName, h.desired, attachedText(bg))
@@ -101,6 +115,20 @@ func (r *roller) waitHealthy(ctx context.Context, ro *rollout) (reason string, e
 			return "", err
 		}
 	}
+}
+
+// pollBudget is the budget the group's health polls draw on: the same as
+// its refresh waits would (polls_per_second per account and region), as
+// the wait options leave it.
+func (r *roller) pollBudget(ro *rollout) *instancerefresh.Budget {
+	var o instancerefresh.InstanceRefreshCompleteWaiterOptions
+	if r.budgets != nil {
+		o.Budget = r.budgets.For(ro.account, ro.region)
+	}
+	for _, f := range r.waitOpt {
+		f(&o)
+	}
+	return o.Budget
 }
 
 // activitiesText quotes the new group's failed scaling activities, which
@@ -164,6 +192,7 @@ func (r *roller) lookHealth(ctx context.Context, ro *rollout) (health, error) {
 	}
 	group.healthy = len(h.inService)
 	h.places = append(h.places, group)
+
 	for _, arn := range bg.targetGroups {
 		p, err := targetGroupHealth(ctx, ro.clients.elbv2, arn, ids)
 		if err != nil {
@@ -177,6 +206,13 @@ func (r *roller) lookHealth(ctx context.Context, ro *rollout) (health, error) {
 			return h, err
 		}
 		h.places = append(h.places, p)
+	}
+	for _, p := range h.places[1:] {
+		for _, id := range p.ids {
+			if !slices.Contains(h.served, id) {
+				h.served = append(h.served, id)
+			}
+		}
 	}
 	return h, nil
 }
@@ -195,6 +231,7 @@ func targetGroupHealth(ctx context.Context, c elbv2API, arn string, ids []string
 		s := states[id]
 		if s.State == elbv2types.TargetHealthStateEnumHealthy {
 			p.healthy++
+			p.ids = append(p.ids, id)
 			continue
 		}
 		why := string(s.State)
@@ -249,8 +286,9 @@ func loadBalancerHealth(ctx context.Context, c elbAPI, lb string, ids []string) 
 		switch {
 		case ok && aws.ToString(s.State) == "InService":
 			p.healthy++
+			p.ids = append(p.ids, id)
 		case ok:
-			p.reasons = append(p.reasons, fmt.Sprintf("%s %s %s", id, aws.ToString(s.State), aws.ToString(s.ReasonCode)))
+			p.reasons = append(p.reasons, strings.TrimSpace(fmt.Sprintf("%s %s %s", id, aws.ToString(s.State), aws.ToString(s.Description))))
 		default:
 			p.reasons = append(p.reasons, id+" not registered")
 		}

@@ -115,8 +115,7 @@ func (r *roller) findLive(ctx context.Context, ro *rollout) (old, ours *astypes.
 			candidates = append(candidates, g)
 		}
 	}
-	var others []astypes.AutoScalingGroup
-	var mine []astypes.AutoScalingGroup
+	var others, mine, leftovers []astypes.AutoScalingGroup
 	for _, g := range candidates {
 		name := aws.ToString(g.AutoScalingGroupName)
 		switch {
@@ -125,9 +124,20 @@ func (r *roller) findLive(ctx context.Context, ro *rollout) (old, ours *astypes.
 		case strings.EqualFold(aws.ToString(g.Status), "Delete in progress"):
 		case ro.imageID != "" && tagValue(g.Tags, tagImage) == ro.imageID:
 			mine = append(mine, g)
+		case tagValue(g.Tags, tagPending) != "":
+			leftovers = append(leftovers, g)
 		default:
 			others = append(others, g)
 		}
+	}
+	if len(leftovers) > 0 {
+		var parts []string
+		for _, g := range leftovers {
+			name := aws.ToString(g.AutoScalingGroupName)
+			parts = append(parts, fmt.Sprintf("%s (made for %s at %s, never cut over: aws autoscaling detach-load-balancer-target-groups / detach-load-balancers for it, then aws autoscaling delete-auto-scaling-group --region %s --auto-scaling-group-name %s --force-delete)",
+				name, orDash(tagValue(g.Tags, tagImage)), tagValue(g.Tags, tagPending), ro.region, name))
+		}
+		return nil, nil, fmt.Errorf("line %s has a new group left by an interrupted or crashed roll-out of another build beside its live group: %s; it may be serving beside the live group: take it out of the load balancers and delete it, then run again", ro.group, strings.Join(parts, "; "))
 	}
 	names := func(gs []astypes.AutoScalingGroup) string {
 		var ns []string
@@ -146,6 +156,8 @@ func (r *roller) findLive(ctx context.Context, ro *rollout) (old, ours *astypes.
 		return &others[0], &mine[0], nil
 	case len(others) == 1:
 		return &others[0], nil, nil
+	case len(mine) == 1 && tagValue(mine[0].Tags, tagPending) != "":
+		return nil, nil, fmt.Errorf("Auto Scaling group (%s), made for %s, was never cut over, and no live group of line %s is beside it: let it serve by removing its %s tag, or delete it, then run again", aws.ToString(mine[0].AutoScalingGroupName), ro.imageID, ro.group, tagPending)
 	case len(mine) == 1:
 		return nil, &mine[0], nil
 	case len(retired) > 0:
@@ -185,11 +197,20 @@ func (r *roller) checkCopyable(ctx context.Context, ro *rollout, g astypes.AutoS
 		return refuse(fmt.Sprintf("traffic source %s (%s)", id, aws.ToString(ts.Type)), "only target groups and classic load balancers attached with attach-load-balancer-target-groups or attach-load-balancers are copied and drained")
 	}
 
-	pols, err := ro.clients.blueGreen.DescribePolicies(ctx, &autoscaling.DescribePoliciesInput{AutoScalingGroupName: g.AutoScalingGroupName})
-	if err != nil {
-		return fmt.Errorf("describing the scaling policies of Auto Scaling group (%s): %w", name, err)
+	var policies []astypes.ScalingPolicy
+	pin := &autoscaling.DescribePoliciesInput{AutoScalingGroupName: g.AutoScalingGroupName}
+	for page := 0; ; page++ {
+		out, err := ro.clients.blueGreen.DescribePolicies(ctx, pin)
+		if err != nil {
+			return fmt.Errorf("describing the scaling policies of Auto Scaling group (%s): %w", name, err)
+		}
+		policies = append(policies, out.ScalingPolicies...)
+		if aws.ToString(out.NextToken) == "" || page == maxGroupPages {
+			break
+		}
+		pin.NextToken = out.NextToken
 	}
-	for _, p := range pols.ScalingPolicies {
+	for _, p := range policies {
 		pn, pt := aws.ToString(p.PolicyName), aws.ToString(p.PolicyType)
 		switch {
 		case (pt == "StepScaling" || pt == "SimpleScaling" || pt == "") && len(p.Alarms) > 0:
@@ -202,12 +223,19 @@ func (r *roller) checkCopyable(ctx context.Context, ro *rollout, g astypes.AutoS
 			return refuse("predictive scaling policy "+pn, "its customized metrics are not copied; use predefined metrics")
 		}
 	}
-	bg.policies = pols.ScalingPolicies
-	acts, err := ro.clients.blueGreen.DescribeScheduledActions(ctx, &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: g.AutoScalingGroupName})
-	if err != nil {
-		return fmt.Errorf("describing the scheduled actions of Auto Scaling group (%s): %w", name, err)
+	bg.policies = policies
+	ain := &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: g.AutoScalingGroupName}
+	for page := 0; ; page++ {
+		out, err := ro.clients.blueGreen.DescribeScheduledActions(ctx, ain)
+		if err != nil {
+			return fmt.Errorf("describing the scheduled actions of Auto Scaling group (%s): %w", name, err)
+		}
+		bg.scheduled = append(bg.scheduled, out.ScheduledUpdateGroupActions...)
+		if aws.ToString(out.NextToken) == "" || page == maxGroupPages {
+			break
+		}
+		ain.NextToken = out.NextToken
 	}
-	bg.scheduled = acts.ScheduledUpdateGroupActions
 	hooks, err := ro.clients.blueGreen.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: g.AutoScalingGroupName})
 	if err != nil {
 		return fmt.Errorf("describing the lifecycle hooks of Auto Scaling group (%s): %w", name, err)

@@ -32,8 +32,9 @@ type bgFake struct {
 	*fakeAWS
 	now func() time.Time
 
-	// Delays on the clock.
-	launch, healthyAfter, drain, terminate time.Duration
+	// Delays on the clock; stagger delays each launch of a batch by that
+	// much more than the one before.
+	launch, healthyAfter, drain, terminate, stagger time.Duration
 
 	unhealthy map[string]bool // AMIs whose instances never turn healthy
 
@@ -42,10 +43,13 @@ type bgFake struct {
 	imageOf    map[string]string    // instance -> AMI
 	// reg is each load balancer's (target group ARN or CLB name)
 	// registrations: instance -> registered, and deregistered when set.
-	reg   map[string]map[string]*registration
-	clbs  map[string]bool // classic load balancer names
-	seq   int
-	limit int32 // MaxNumberOfAutoScalingGroups
+	reg  map[string]map[string]*registration
+	clbs map[string]bool // classic load balancer names
+	// clbDrain is the classic load balancers' connection draining timeout
+	// (off, 0, by default, as in AWS's API).
+	clbDrain time.Duration
+	seq      int
+	limit    int32 // MaxNumberOfAutoScalingGroups
 
 	policies  map[string][]astypes.ScalingPolicy
 	scheduled map[string][]astypes.ScheduledUpdateGroupAction
@@ -57,6 +61,8 @@ type bgFake struct {
 	deleted       []*autoscaling.DeleteAutoScalingGroupInput
 	// onCall runs after each blue/green call is recorded, outside the lock.
 	onCall func(call string)
+	// putPolicyErr fails PutScalingPolicy.
+	putPolicyErr error
 	// at records when each call was made, on the clock.
 	at map[string][]time.Time
 }
@@ -193,7 +199,7 @@ func (b *bgFake) sync() {
 
 func (b *bgFake) drainFor(lb string) time.Duration {
 	if b.clbs[lb] {
-		return 0 // connection draining off
+		return b.clbDrain
 	}
 	return b.drain
 }
@@ -217,10 +223,10 @@ func (b *bgFake) scale(name string) {
 			live++
 		}
 	}
-	for ; live < desired; live++ {
+	for k := 0; live < desired; live, k = live+1, k+1 {
 		b.seq++
 		id := fmt.Sprintf("i-%s-%d", name, b.seq)
-		b.launchedAt[id] = b.now()
+		b.launchedAt[id] = b.now().Add(time.Duration(k) * b.stagger)
 		b.imageOf[id] = b.imageFor(g)
 		g.Instances = append(g.Instances, astypes.Instance{InstanceId: aws.String(id), LifecycleState: astypes.LifecycleStatePending, HealthStatus: aws.String("Healthy")})
 	}
@@ -306,7 +312,7 @@ func (b *bgFake) CreateAutoScalingGroup(_ context.Context, in *autoscaling.Creat
 	g := astypes.AutoScalingGroup{
 		AutoScalingGroupName: in.AutoScalingGroupName, MinSize: in.MinSize, MaxSize: in.MaxSize, DesiredCapacity: in.DesiredCapacity,
 		LaunchTemplate: in.LaunchTemplate, MixedInstancesPolicy: in.MixedInstancesPolicy, LaunchConfigurationName: in.LaunchConfigurationName,
-		VPCZoneIdentifier: in.VPCZoneIdentifier, TargetGroupARNs: in.TargetGroupARNs, LoadBalancerNames: in.LoadBalancerNames,
+		VPCZoneIdentifier: in.VPCZoneIdentifier, TargetGroupARNs: slices.Clone(in.TargetGroupARNs), LoadBalancerNames: slices.Clone(in.LoadBalancerNames),
 		HealthCheckType: in.HealthCheckType, HealthCheckGracePeriod: in.HealthCheckGracePeriod, TerminationPolicies: in.TerminationPolicies,
 		DefaultInstanceWarmup: in.DefaultInstanceWarmup, DeletionProtection: in.DeletionProtection,
 	}
@@ -397,6 +403,9 @@ func (b *bgFake) PutScalingPolicy(_ context.Context, in *autoscaling.PutScalingP
 	defer b.mu.Unlock()
 	name := aws.ToString(in.AutoScalingGroupName)
 	b.call("PutScalingPolicy " + name)
+	if b.putPolicyErr != nil {
+		return nil, b.putPolicyErr
+	}
 	b.policies[name] = append(b.policies[name], astypes.ScalingPolicy{PolicyName: in.PolicyName, PolicyType: in.PolicyType, AutoScalingGroupName: in.AutoScalingGroupName, TargetTrackingConfiguration: in.TargetTrackingConfiguration})
 	return &autoscaling.PutScalingPolicyOutput{}, nil
 }
@@ -420,7 +429,7 @@ func (b *bgFake) DetachLoadBalancerTargetGroups(_ context.Context, in *autoscali
 	b.sync()
 	g := b.groups[name]
 	for _, arn := range in.TargetGroupARNs {
-		g.TargetGroupARNs = slices.DeleteFunc(g.TargetGroupARNs, func(s string) bool { return s == arn })
+		g.TargetGroupARNs = slices.DeleteFunc(slices.Clone(g.TargetGroupARNs), func(s string) bool { return s == arn })
 		for _, i := range g.Instances {
 			if r := b.reg[arn][aws.ToString(i.InstanceId)]; r != nil && r.deregAt == nil {
 				now := b.now()
@@ -442,7 +451,7 @@ func (b *bgFake) DetachLoadBalancers(_ context.Context, in *autoscaling.DetachLo
 	b.sync()
 	g := b.groups[name]
 	for _, lb := range in.LoadBalancerNames {
-		g.LoadBalancerNames = slices.DeleteFunc(g.LoadBalancerNames, func(s string) bool { return s == lb })
+		g.LoadBalancerNames = slices.DeleteFunc(slices.Clone(g.LoadBalancerNames), func(s string) bool { return s == lb })
 		for _, i := range g.Instances {
 			if r := b.reg[lb][aws.ToString(i.InstanceId)]; r != nil && r.deregAt == nil {
 				now := b.now()
@@ -513,6 +522,7 @@ func (b *bgFake) DescribeInstanceHealth(_ context.Context, in *elasticloadbalanc
 		return elbtypes.InstanceState{InstanceId: aws.String(id), State: aws.String(s)}
 	}
 	if len(in.Instances) == 0 {
+		// Registered ones only, draining ones included.
 		for id, r := range b.reg[lb] {
 			out.InstanceStates = append(out.InstanceStates, state(id, r))
 		}
@@ -577,4 +587,17 @@ func (b *bgFake) firstAt(c string) time.Time {
 		return ts[0]
 	}
 	return time.Time{}
+}
+
+func (b *bgFake) DeleteTags(_ context.Context, in *autoscaling.DeleteTagsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DeleteTagsOutput, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range in.Tags {
+		name := aws.ToString(t.ResourceId)
+		b.call("DeleteTags " + name + " " + aws.ToString(t.Key))
+		g := b.groups[name]
+		g.Tags = slices.DeleteFunc(slices.Clone(g.Tags), func(d astypes.TagDescription) bool { return aws.ToString(d.Key) == aws.ToString(t.Key) })
+		b.groups[name] = g
+	}
+	return &autoscaling.DeleteTagsOutput{}, nil
 }

@@ -120,6 +120,9 @@ func (p *PostProcessor) preflight(ctx context.Context) ([]Checked, error) {
 			Region: ro.region, Group: ro.group, Account: ro.account,
 			InstanceCount: len(g.Instances), DesiredCapacity: int(aws.ToInt32(g.DesiredCapacity)),
 		}
+		if ro.bg != nil {
+			c.Group = ro.bg.oldName // the line's live group
+		}
 		if ro.lc != nil {
 			c.LaunchConfiguration, c.ImageID = ro.lc.name, ro.lc.sourceImage
 		} else {

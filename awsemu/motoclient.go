@@ -24,6 +24,7 @@ import (
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 )
 
@@ -58,6 +59,7 @@ type motoClients struct {
 	creds  aws.Credentials
 	asg    *autoscaling.Client
 	ec2    *ec2.Client
+	ssm    *ssm.Client
 }
 
 func (m *motoAPI) clientsFor(region, accessKey string) *motoClients {
@@ -91,6 +93,7 @@ func (m *motoAPI) clientsFor(region, accessKey string) *motoClients {
 		creds:  creds,
 		asg:    autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(m.url) }),
 		ec2:    ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(m.url) }),
+		ssm:    ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(m.url) }),
 	}
 	m.clients[key] = c
 	return c

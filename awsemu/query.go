@@ -55,6 +55,9 @@ func parseQueryRequest(r *http.Request, body []byte) *queryRequest {
 		}
 	}
 	q.Action = q.Form.Get("Action")
+	if target := jsonTarget(r); target != "" && q.Action == "" {
+		q.Action, q.Form = target, jsonParams(body) // JSON protocol (ssm.go)
+	}
 	return q
 }
 
@@ -357,6 +360,10 @@ func writeEC2Error(w http.ResponseWriter, e *apiError) {
 
 // writeServiceError answers e in the error format of service.
 func writeServiceError(w http.ResponseWriter, service string, e *apiError) {
+	if service == serviceSSM {
+		writeSSMError(w, e)
+		return
+	}
 	if service == serviceEC2 {
 		writeEC2Error(w, e)
 		return

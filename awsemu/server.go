@@ -42,9 +42,12 @@ type Server struct {
 	calls  callLog
 	lt     *ltVersions
 	images *imageProtection
+	ltDel  *ltDeletions // deleted launch template versions (ltdelete.go)
+	ssm    ssmParams    // aws:ec2:image parameters (ssm.go)
 	lb     *lbHider
 	health *healthTracker // load balancer health (targethealth.go)
 	groups *groupStore    // per-group settings moto lacks (deletionprotection.go)
+	cfn    *cfnStacks     // CloudFormation stacks the emulator carries out (cfn.go)
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -102,11 +105,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		lt:        newLTVersions(),
 		images:    newImageProtection(),
 		groups:    newGroupStore(),
+		ltDel:     newLTDeletions(),
 		target:    target,
 		url:       "http://" + ln.Addr().String(),
 	}
 	s.engine = newEngine(s.clock, s.api, opts.Logf)
 	s.lb = newLBHider(s.api, s.logf)
+	s.cfn = newCFNStacks(s)
 	s.health = newHealthTracker(s.clock, s.engine, s.api, s.lb.isHidden, s.logf)
 	gate.after = func(ctx context.Context, req *http.Request, form url.Values, status int) {
 		s.lb.after(ctx, req, form, status)
@@ -153,6 +158,7 @@ func (s *Server) Close() error {
 			_ = s.http.Close() // cut requests still in flight (slow faults)
 		}
 		s.engine.stop()
+		s.ssm.close() // delayed parameter writes (ssm.go)
 		s.transport.CloseIdleConnections()
 		s.moto.stop()
 	})
@@ -178,9 +184,15 @@ var handledActions = map[string]string{
 	"EnableImageDeregistrationProtection":  serviceEC2,
 	"DisableImageDeregistrationProtection": serviceEC2,
 	"DescribeImages":                       serviceEC2,
-	"DescribeLaunchTemplateVersions":       serviceEC2,
 	"DeregisterImage":                      serviceEC2,
 	"RegisterImage":                        serviceEC2,
+
+	"DeleteLaunchTemplateVersions":   serviceEC2,
+	"DescribeLaunchTemplateVersions": serviceEC2,
+	"DescribeLaunchTemplates":        serviceEC2,
+	"ModifyLaunchTemplate":           serviceEC2,
+	"DescribeImageReferences":        serviceEC2,
+	"RunInstances":                   serviceEC2,
 
 	"DescribeTargetHealth":   serviceELB,
 	"DescribeInstanceHealth": serviceELB,
@@ -302,6 +314,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		}
 		writeASGResult(w, q.Action, result)
 		return
+	case serviceCloudFormation:
+		if s.cfn.serve(w, r, q) {
+			return
+		}
 	case serviceELB:
 		switch q.Action {
 		case "DescribeTargetHealth":
@@ -316,6 +332,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 		switch q.Action {
 		case "CreateLaunchTemplateVersion":
 			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			if aerr := s.ltDel.checkNamed(ctx, mc, q, "", "SourceVersion"); aerr != nil {
+				writeEC2Error(w, aerr) // a deleted source version (ltdelete.go)
+				return
+			}
 			answer, aerr := s.lt.createVersion(ctx, mc, q, forward)
 			if aerr != nil {
 				writeEC2Error(w, aerr)
@@ -337,12 +357,28 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			writeEC2Result(w, q.Action, leaf("return", state))
 			return
 		case "DeregisterImage":
-			answer, aerr := s.images.deregister(q, forward)
+			mc := s.api.clientsFor(q.Region, q.AccessKey)
+			answer, aerr := s.images.deregister(q, deletingSnapshots(ctx, mc, q, forward))
 			if aerr != nil {
 				writeEC2Error(w, aerr)
 				return
 			}
 			answer.write(w)
+			return
+		case "RunInstances":
+			if aerr := s.ltDel.checkNamed(ctx, s.api.clientsFor(q.Region, q.AccessKey), q, "LaunchTemplate.", "LaunchTemplate.Version"); aerr != nil {
+				writeEC2Error(w, aerr) // a deleted version (ltdelete.go)
+				return
+			}
+			answer, aerr := forwardAnswer(forward, q.Body) // $Latest may have been corrected
+			if aerr != nil {
+				writeEC2Error(w, aerr)
+				return
+			}
+			answer.write(w)
+			return
+		case "DeleteLaunchTemplateVersions", "DescribeLaunchTemplateVersions", "DescribeLaunchTemplates", "ModifyLaunchTemplate", "DescribeImageReferences":
+			s.serveIssue13EC2(w, r, q) // ltdelete.go, imagereferences.go
 			return
 		case "RegisterImage":
 			answer, err := s.forward(r, q.Body)
@@ -352,17 +388,6 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			}
 			if answer.Status == http.StatusOK {
 				s.engine.recordImageVolumes(q.Region, q.Form, answer.Body)
-			}
-			answer.write(w)
-			return
-		case "DescribeLaunchTemplateVersions":
-			answer, err := s.forward(r, q.Body)
-			if err != nil {
-				writeEC2Error(w, toAPIError(err))
-				return
-			}
-			if answer.Status == http.StatusOK {
-				answer.Body = s.lt.userData.withUserData(q.Region, answer.Body)
 			}
 			answer.write(w)
 			return
@@ -378,6 +403,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			answer.write(w)
 			return
 		}
+	}
+	if q.Service == serviceSSM && q.Action == "PutParameter" {
+		s.servePutParameter(w, r, q) // ssm.go
+		return
 	}
 	s.proxy.ServeHTTP(w, r)
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/hashicorp/packer-plugin-sdk/packer"
@@ -452,4 +453,10 @@ func (c *AccessConfig) NewAutoScalingClient(cfg aws.Config) *autoscaling.Client 
 			o.APIOptions = append(o.APIOptions, addAuthzDecoder(sts.NewFromConfig(cfg)))
 		}
 	})
+}
+
+// NewSSMClient returns an SSM client for cfg. SSM has no custom_endpoint
+// option: AWS_ENDPOINT_URL_SSM points it elsewhere.
+func (c *AccessConfig) NewSSMClient(cfg aws.Config) *ssm.Client {
+	return ssm.NewFromConfig(cfg)
 }

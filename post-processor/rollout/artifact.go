@@ -76,6 +76,8 @@ type Artifact struct {
 	origin
 	// dryRun says the roll-out was only planned: nothing was changed.
 	dryRun bool
+	// after is what was published and pruned after the roll-out.
+	after *afterRollout
 }
 
 // origin is what the artifact passes on from the builder's.
@@ -178,7 +180,11 @@ func (a *Artifact) String() string {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status, r.Outcome)
 	}
 	w.Flush()
+<<<<<<< HEAD
 	return strings.TrimSuffix(b.String(), "\n") + a.blueGreenLines()
+=======
+	return strings.TrimSuffix(b.String(), "\n") + a.after.text()
+>>>>>>> main
 }
 
 // tally counts the groups by outcome, in the order outcomes first occur in
@@ -209,6 +215,9 @@ func (a *Artifact) tally() string {
 //     GeneratedRollouts added. The builder's keys (SourceAMI, BuildRegion
 //     and the rest) stay, so that build.* in a later post-processor's
 //     configuration still holds them rather than placeholders;
+//   - "release_parameters": a list with a map of strings per release
+//     parameter and place (see Release), also in the generated data as
+//     GeneratedReleases;
 //   - registryimage.ArtifactStateURI ("par.artifact.metadata"): the builder
 //     artifact's HCP Packer images, so that HCP Packer keeps the AMI
 //     whichever artifact of the chain it reads.
@@ -226,9 +235,14 @@ func (a *Artifact) State(name string) interface{} {
 			js = []byte("[]") // unreachable: maps of strings always marshal
 		}
 		out[GeneratedRollouts] = string(js)
+		if a.after != nil && len(a.after.Releases) > 0 {
+			out[GeneratedReleases] = a.after.releaseJSON()
+		}
 		return out
 	case registryimage.ArtifactStateURI:
 		return a.registry
+	case releasesKey:
+		return a.after.releaseState()
 	}
 	return nil
 }

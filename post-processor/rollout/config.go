@@ -208,6 +208,19 @@ type Config struct {
 	// addition to printing it. Only with `dry_run`; empty by default.
 	PlanFile string `mapstructure:"plan_file"`
 
+	// SSM parameters to point at the AMI once the roll-out succeeded, one
+	// `release_parameter` block each; see the `release_parameter` block
+	// below. None by default.
+	ReleaseParameters []ReleaseParameter `mapstructure:"release_parameter"`
+	// Delete older versions of each launch template the roll-out moved,
+	// after it succeeded: `prune_versions { keep = 5 }` keeps the newest
+	// five and every version still in use. Off by default.
+	PruneVersions *PruneConfig `mapstructure:"prune_versions"`
+	// Deregister older AMIs this post-processor deployed onto the same
+	// launch templates, and delete their snapshots, after the roll-out
+	// succeeded: `prune_images { keep = 3 }`. Off by default.
+	PruneImages *PruneConfig `mapstructure:"prune_images"`
+
 	timeout                    time.Duration
 	pollMinDelay, pollMaxDelay time.Duration
 	pollsPerSecond             float64
@@ -394,6 +407,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if len(c.VersionDescription) > maxVersionDescription {
 		add(fmt.Errorf("version_description: at most %d characters, got %d", maxVersionDescription, len(c.VersionDescription)))
 	}
+	add(c.prepareRelease()...)
 
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs

@@ -56,6 +56,9 @@ type FlatConfig struct {
 	VersionDescription        *string                            `mapstructure:"version_description" cty:"version_description" hcl:"version_description"`
 	DryRun                    *bool                              `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
 	PlanFile                  *string                            `mapstructure:"plan_file" cty:"plan_file" hcl:"plan_file"`
+	ReleaseParameters         []FlatReleaseParameter             `mapstructure:"release_parameter" cty:"release_parameter" hcl:"release_parameter"`
+	PruneVersions             *FlatPruneConfig                   `mapstructure:"prune_versions" cty:"prune_versions" hcl:"prune_versions"`
+	PruneImages               *FlatPruneConfig                   `mapstructure:"prune_images" cty:"prune_images" hcl:"prune_images"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -115,6 +118,9 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"version_description":           &hcldec.AttrSpec{Name: "version_description", Type: cty.String, Required: false},
 		"dry_run":                       &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
 		"plan_file":                     &hcldec.AttrSpec{Name: "plan_file", Type: cty.String, Required: false},
+		"release_parameter":             &hcldec.BlockListSpec{TypeName: "release_parameter", Nested: hcldec.ObjectSpec((*FlatReleaseParameter)(nil).HCL2Spec())},
+		"prune_versions":                &hcldec.BlockSpec{TypeName: "prune_versions", Nested: hcldec.ObjectSpec((*FlatPruneConfig)(nil).HCL2Spec())},
+		"prune_images":                  &hcldec.BlockSpec{TypeName: "prune_images", Nested: hcldec.ObjectSpec((*FlatPruneConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

@@ -26,6 +26,8 @@ import (
 type dryRunPlan struct {
 	DryRun bool        `json:"dry_run"` // always true: the file says what it is
 	Groups []groupPlan `json:"groups"`
+	// What publishing and pruning would do after a successful roll-out.
+	*afterRollout
 }
 
 // groupPlan is what a roll-out of one group would do.
@@ -133,12 +135,20 @@ func (r *roller) dryRun(ctx context.Context, ros []*rollout) error {
 		}
 		plan.Groups = append(plan.Groups, gp)
 	}
+	after, err := r.release.plan(ctx, r, ros) // release_plan.go
+	if err != nil {
+		errs = append(errs, err)
+	}
+	plan.afterRollout = after
 	if len(errs) > 0 {
 		return fmt.Errorf("dry run: nothing was changed: %w", errors.Join(errs...))
 	}
 	r.ui.Say("Dry run: nothing was changed. A roll-out would do this:")
 	for i, gp := range plan.Groups {
 		r.say(ros[i], "%s", gp.text())
+	}
+	for _, line := range after.lines() {
+		r.ui.Say("Dry run: " + line)
 	}
 	if r.cfg.PlanFile == "" {
 		return nil

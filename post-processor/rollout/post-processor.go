@@ -96,12 +96,18 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 		verb = "Dry run: planning the roll-out of"
 	}
 	ui.Say(fmt.Sprintf("%s %d Auto Scaling group(s) onto %s", verb, len(ros), source.Id()))
+	r.release = p.releaseRun()
 	err = r.run(ctx, ros)
+	after := r.release.after(ctx, r, ros, err)
+	if err == nil {
+		err = after.err // a release parameter not written fails the build
+	}
 	// A dry run changes nothing, not even the AMI's protection.
 	if err != nil && !p.config.DryRun {
 		p.protectImages(r, ros)
 	}
 	art := newArtifact(ros, from, p.config.DryRun)
+	art.after = after
 	ui.Say("Roll-out summary:\n" + art.String())
 	if err != nil {
 		// Errors quote AWS answers; they reach Packer's UI and logs

@@ -76,6 +76,9 @@ func (r *roller) resolve(ctx context.Context, ro *rollout) error {
 	if err := r.checkPermissions(ctx, ro, g); err != nil {
 		return err
 	}
+	if err := r.release.checkAccess(ctx, ro); err != nil { // release_plan.go
+		return err
+	}
 	if ro.lc != nil && ro.adopted == nil && ro.foreign == nil {
 		// Only with no refresh running: one of ours is followed instead,
 		// and someone else's may be moving the group elsewhere.

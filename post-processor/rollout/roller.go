@@ -158,6 +158,9 @@ type roller struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// followFor bounds following a rollback or cancel (followTimeout).
 	followFor time.Duration
+	// release publishes and prunes after success (publish.go); nil when
+	// neither is configured.
+	release *releaseRun
 }
 
 // remaining is what is left of the run's timeout, at least a moment so

@@ -180,11 +180,7 @@ func (a *Artifact) String() string {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.AutoScalingGroup, orDash(launches), version, r.ImageID, orDash(r.InstanceRefreshID), r.Status, r.Outcome)
 	}
 	w.Flush()
-<<<<<<< HEAD
-	return strings.TrimSuffix(b.String(), "\n") + a.blueGreenLines()
-=======
-	return strings.TrimSuffix(b.String(), "\n") + a.after.text()
->>>>>>> main
+	return strings.TrimSuffix(b.String(), "\n") + a.blueGreenLines() + a.after.text()
 }
 
 // tally counts the groups by outcome, in the order outcomes first occur in

@@ -168,15 +168,12 @@ func (p *PostProcessor) awsClients(ctx context.Context, region string, role awsa
 	return &clients{
 		autoscaling: as,
 		ec2:         ec,
-<<<<<<< HEAD
 		blueGreen:   as,
 		elbv2:       p.config.AccessConfig.NewELBv2Client(cfg),
 		elb:         p.config.AccessConfig.NewELBClient(cfg),
 		subnets:     ec,
-=======
 		ssm:         p.config.AccessConfig.NewSSMClient(cfg),
 		cleanup:     ec,
 		pools:       as,
->>>>>>> main
 	}, nil
 }

@@ -351,7 +351,7 @@ func TestBlueGreenRerunContinuesItsGroup(t *testing.T) {
 	seeded := e.seedServing(fleet.Spec{Group: "web", Desired: 2, TargetGroup: true})
 
 	run := e.startBuild(e.bgBuild(map[string]string{"health": "broken"},
-		bgTarget("web", "", `    timeout    = "3s"`, `    on_timeout = "detach"`),
+		bgTarget("web", "", `    timeout    = "8s"`, `    on_timeout = "detach"`),
 		bgTarget("web", "")))
 	run.waitContains("left both groups running (detach)")
 	left, err := e.clients("us-east-1").Live(context.Background(), "web")
@@ -571,7 +571,7 @@ func TestBlueGreenRebuildRefusesALeftoverGroup(t *testing.T) {
 	e := newEnv(t)
 	e.emu.SetUnhealthyImageTag("health", "broken")
 	e.seedServing(fleet.Spec{Group: "web", Desired: 2, TargetGroup: true})
-	res := e.packerBuild(e.bgBuild(map[string]string{"health": "broken"}, bgTarget("web", "", `    timeout    = "3s"`, `    on_timeout = "detach"`)))
+	res := e.packerBuild(e.bgBuild(map[string]string{"health": "broken"}, bgTarget("web", "", `    timeout    = "8s"`, `    on_timeout = "detach"`)))
 	if !strings.Contains(res.Output, "left both groups running (detach)") {
 		t.Fatalf("the first build did not leave both groups")
 	}

@@ -26,8 +26,8 @@ import (
 //	POST   /_emu/reported-status   {"group":"g","status":"Paused","for":"10m"}
 //	                               ("for" optional, emulated; status "" clears the group)
 //	DELETE /_emu/reported-status   clears every group
-//	POST   /_emu/account-limits    {"max_groups":10,"max_launch_configurations":5} (0: AWS's default)
 //	GET    /_emu/stacks            the CloudFormation stacks the emulator carries out
+//	POST   /_emu/account-limits    {"max_groups":10,"max_launch_configurations":5} (0: AWS's default)
 //
 // Control requests are neither logged nor subject to faults.
 
@@ -198,6 +198,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	case "DELETE /reported-status":
 		s.ClearReportedStatuses()
 		w.WriteHeader(http.StatusNoContent)
+	case "GET /stacks":
+		writeJSON(w, http.StatusOK, s.Stacks())
 	case "POST /account-limits":
 		var req struct {
 			MaxGroups               int `json:"max_groups"`
@@ -208,8 +210,6 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetAccountLimits(req.MaxGroups, req.MaxLaunchConfigurations)
 		writeJSON(w, http.StatusOK, req)
-	case "GET /stacks":
-		writeJSON(w, http.StatusOK, s.Stacks())
 	default:
 		writeJSONError(w, http.StatusNotFound, fmt.Errorf("no control endpoint %s %s", r.Method, r.URL.Path))
 	}

@@ -71,6 +71,30 @@
 //   - No AMI deregistration protection (Enable/DisableImageDeregistrationProtection
 //     answer HTTP 500, DescribeImages never reports it, DeregisterImage always
 //     succeeds): implemented in front of moto, without the 24-hour cooldown.
+//   - No DeleteLaunchTemplateVersions (HTTP 500): implemented in front of
+//     moto with AWS's rules (at most 200 versions a call, never the default
+//     version, per-version LaunchTemplateErrorCode values); deleted versions
+//     are hidden from DescribeLaunchTemplateVersions (which the emulator also
+//     pages: moto answers at most 15 versions and no NextToken),
+//     DescribeLaunchTemplates' LatestVersionNumber and ModifyLaunchTemplate
+//     (ltdelete.go), and from RunInstances, SourceVersion and
+//     ModifyLaunchTemplate. A group naming a deleted version still launches
+//     from it.
+//   - No DescribeImageReferences: implemented for instances, launch template
+//     versions and aws:ec2:image parameters (imagereferences.go).
+//   - DeregisterImage ignores DeleteAssociatedSnapshots: implemented
+//     (imagesnapshots.go). DeleteSnapshot of a snapshot an AMI uses already
+//     fails with InvalidSnapshot.InUse, as in AWS.
+//   - SSM parameters: versions, Overwrite, tags, GetParameterHistory work;
+//     aws:ec2:image values are stored unchecked: the emulator validates them
+//     as AWS documents (a bad value is answered with success and not
+//     stored) and refuses data type changes to or from aws:ec2:image
+//     (ssm.go, which also handles the JSON protocol SSM speaks).
+//   - CloudFormation stacks are created and updated, but an update deletes
+//     and recreates a changed group (with a new generated name), no group
+//     carries the aws:cloudformation:* tags, and no UpdatePolicy applies:
+//     the emulator carries out stacks of launch templates, launch
+//     configurations and groups itself (see CloudFormation below).
 //   - Every registered target is "healthy" and every registered instance
 //     "InService" at once, whatever its AMI, and a departing target is
 //     forgotten at once: health follows the health check's thresholds on
@@ -114,30 +138,6 @@
 //     "unused" (Target.NotInUse); no traffic source API
 //     (Attach/Detach/DescribeTrafficSources); scheduled actions and policies
 //     never run by themselves (ExecutePolicy runs simple and step policies).
-//   - No DeleteLaunchTemplateVersions (HTTP 500): implemented in front of
-//     moto with AWS's rules (at most 200 versions a call, never the default
-//     version, per-version LaunchTemplateErrorCode values); deleted versions
-//     are hidden from DescribeLaunchTemplateVersions (which the emulator also
-//     pages: moto answers at most 15 versions and no NextToken),
-//     DescribeLaunchTemplates' LatestVersionNumber and ModifyLaunchTemplate
-//     (ltdelete.go), and from RunInstances, SourceVersion and
-//     ModifyLaunchTemplate. A group naming a deleted version still launches
-//     from it.
-//   - No DescribeImageReferences: implemented for instances, launch template
-//     versions and aws:ec2:image parameters (imagereferences.go).
-//   - DeregisterImage ignores DeleteAssociatedSnapshots: implemented
-//     (imagesnapshots.go). DeleteSnapshot of a snapshot an AMI uses already
-//     fails with InvalidSnapshot.InUse, as in AWS.
-//   - SSM parameters: versions, Overwrite, tags, GetParameterHistory work;
-//     aws:ec2:image values are stored unchecked: the emulator validates them
-//     as AWS documents (a bad value is answered with success and not
-//     stored) and refuses data type changes to or from aws:ec2:image
-//     (ssm.go, which also handles the JSON protocol SSM speaks).
-//   - CloudFormation stacks are created and updated, but an update deletes
-//     and recreates a changed group (with a new generated name), no group
-//     carries the aws:cloudformation:* tags, and no UpdatePolicy applies:
-//     the emulator carries out stacks of launch templates, launch
-//     configurations and groups itself (see CloudFormation below).
 //
 // Files: server.go (front server, routing, proxy), moto.go and proc_*.go
 // (the moto process), motoclient.go (the emulator's own calls to moto),
@@ -147,14 +147,14 @@
 // launchtemplates.go (CreateLaunchTemplateVersion), cfn*.go
 // (CloudFormation stacks), imageprotection.go (AMI
 // deregistration protection), suspended.go (suspended processes),
+// motogate.go (serialized access to moto), ltdelete.go (launch template
+// version deletion), imagereferences.go (DescribeImageReferences),
+// imagesnapshots.go (DeleteAssociatedSnapshots), ssm.go (SSM parameters), faults.go and calls.go
 // targethealth.go (load balancer health and draining), deletionprotection.go
 // (group deletion), scaling.go (policies, scheduled actions), groupextras.go
 // (notifications, account limits, lifecycle hooks), userdata.go (launch
 // template versions' user data),
 // motogate.go (serialized access to moto), faults.go and calls.go
-// motogate.go (serialized access to moto), ltdelete.go (launch template
-// version deletion), imagereferences.go (DescribeImageReferences),
-// imagesnapshots.go (DeleteAssociatedSnapshots), ssm.go (SSM parameters), faults.go and calls.go
 // (fault injection and call log), control.go (the /_emu/ API), clock.go
 // (emulated time).
 //

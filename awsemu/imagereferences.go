@@ -49,8 +49,8 @@ const maxImageReferenceIDs = 10
 // in the order answers list them.
 var imageReferenceTypes = []string{"ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter", "imagebuilder:ImageRecipe", "imagebuilder:ContainerRecipe"}
 
-// instanceStates are the valid values of the state-name option.
-var instanceStates = map[string]bool{"pending": true, "running": true, "shutting-down": true, "terminated": true, "stopping": true, "stopped": true}
+// imageReferenceStates are the valid values of the state-name option.
+var imageReferenceStates = map[string]bool{"pending": true, "running": true, "shutting-down": true, "terminated": true, "stopping": true, "stopped": true}
 
 // imageReferenceQuery is a parsed DescribeImageReferences request.
 type imageReferenceQuery struct {
@@ -106,7 +106,7 @@ func parseImageReferenceQuery(q *queryRequest) (*imageReferenceQuery, *apiError)
 			switch {
 			case typ == "ec2:Instance" && name == "state-name":
 				for _, v := range values {
-					if !instanceStates[v] {
+					if !imageReferenceStates[v] {
 						return nil, senderError("InvalidParameterValue", "The state-name value %q is not valid; use pending, running, shutting-down, terminated, stopping or stopped.", v)
 					}
 				}

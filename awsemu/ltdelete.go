@@ -442,9 +442,9 @@ func writeEC2Answer(w http.ResponseWriter, action string, fields *xmlNode) {
 	writeEC2Result(w, action, fields.kids...)
 }
 
-// serveIssue13EC2 answers the EC2 actions of ltdelete.go and
+// serveTemplateVersionsAndReferences answers the EC2 actions of ltdelete.go and
 // imagereferences.go.
-func (s *Server) serveIssue13EC2(w http.ResponseWriter, r *http.Request, q *queryRequest) {
+func (s *Server) serveTemplateVersionsAndReferences(w http.ResponseWriter, r *http.Request, q *queryRequest) {
 	ctx := r.Context()
 	mc := s.api.clientsFor(q.Region, q.AccessKey)
 	forward := func(body []byte) (*capturedResponse, error) { return s.forward(r, body) }

@@ -45,9 +45,9 @@ type Server struct {
 	ltDel  *ltDeletions // deleted launch template versions (ltdelete.go)
 	ssm    ssmParams    // aws:ec2:image parameters (ssm.go)
 	lb     *lbHider
+	cfn    *cfnStacks     // CloudFormation stacks the emulator carries out (cfn.go)
 	health *healthTracker // load balancer health (targethealth.go)
 	groups *groupStore    // per-group settings moto lacks (deletionprotection.go)
-	cfn    *cfnStacks     // CloudFormation stacks the emulator carries out (cfn.go)
 	proxy  *httputil.ReverseProxy
 	// gate serializes every request to moto (see motogate.go).
 	gate *motoGate
@@ -104,14 +104,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		faults:    newFaultSet(),
 		lt:        newLTVersions(),
 		images:    newImageProtection(),
-		groups:    newGroupStore(),
 		ltDel:     newLTDeletions(),
+		groups:    newGroupStore(),
 		target:    target,
 		url:       "http://" + ln.Addr().String(),
 	}
 	s.engine = newEngine(s.clock, s.api, opts.Logf)
 	s.lb = newLBHider(s.api, s.logf)
 	s.cfn = newCFNStacks(s)
+	gate.after = s.lb.after
 	s.health = newHealthTracker(s.clock, s.engine, s.api, s.lb.isHidden, s.logf)
 	gate.after = func(ctx context.Context, req *http.Request, form url.Values, status int) {
 		s.lb.after(ctx, req, form, status)
@@ -378,7 +379,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, q *queryReques
 			answer.write(w)
 			return
 		case "DeleteLaunchTemplateVersions", "DescribeLaunchTemplateVersions", "DescribeLaunchTemplates", "ModifyLaunchTemplate", "DescribeImageReferences":
-			s.serveIssue13EC2(w, r, q) // ltdelete.go, imagereferences.go
+			s.serveTemplateVersionsAndReferences(w, r, q) // ltdelete.go, imagereferences.go
 			return
 		case "RegisterImage":
 			answer, err := s.forward(r, q.Body)

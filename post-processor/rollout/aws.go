@@ -51,17 +51,17 @@ var (
 type clients struct {
 	autoscaling autoScalingAPI
 	ec2         ec2API
+	// For release_parameter, prune_versions and prune_images only
+	// (release_api.go).
+	ssm     ssmAPI
+	cleanup cleanupAPI
+	pools   warmPoolAPI
 	// blueGreen, elbv2, elb and subnets serve blue/green roll-outs only
 	// (bluegreen*.go).
 	blueGreen blueGreenAPI
 	elbv2     elbv2API
 	elb       elbAPI
 	subnets   subnetsAPI
-	// For release_parameter, prune_versions and prune_images only
-	// (release_api.go).
-	ssm     ssmAPI
-	cleanup cleanupAPI
-	pools   warmPoolAPI
 }
 
 // clientFactory makes the clients of a region, in the account of role when

@@ -168,12 +168,12 @@ func (p *PostProcessor) awsClients(ctx context.Context, region string, role awsa
 	return &clients{
 		autoscaling: as,
 		ec2:         ec,
+		ssm:         p.config.AccessConfig.NewSSMClient(cfg),
+		cleanup:     ec,
+		pools:       as,
 		blueGreen:   as,
 		elbv2:       p.config.AccessConfig.NewELBv2Client(cfg),
 		elb:         p.config.AccessConfig.NewELBClient(cfg),
 		subnets:     ec,
-		ssm:         p.config.AccessConfig.NewSSMClient(cfg),
-		cleanup:     ec,
-		pools:       as,
 	}, nil
 }

@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -172,6 +173,23 @@ func TestScalingPoliciesAndScheduledActionsBelongToTheirGroup(t *testing.T) {
 	}
 	if pc := gp["predict"].PredictiveScalingConfiguration; pc == nil || pc.Mode != asgtypes.PredictiveScalingModeForecastOnly || len(pc.MetricSpecifications) != 1 {
 		t.Errorf("predictive configuration came back as %+v", pc)
+	}
+
+	// An alarm that invokes blue's simple policy is listed with it, and
+	// only with it.
+	alarm := uniqueName(t)
+	if _, err := s.api.clientsFor("us-east-1", "test").raw(ctxFor(t), "monitoring", url.Values{
+		"Action": {"PutMetricAlarm"}, "Version": {"2010-08-01"}, "AlarmName": {alarm},
+		"MetricName": {"CPUUtilization"}, "Namespace": {"AWS/EC2"}, "Statistic": {"Average"}, "Period": {"60"}, "EvaluationPeriods": {"1"},
+		"Threshold": {"80"}, "ComparisonOperator": {"GreaterThanThreshold"}, "AlarmActions.member.1": {aws.ToString(bp["simple"].PolicyARN)},
+	}); err != nil {
+		t.Fatalf("PutMetricAlarm: %v", err)
+	}
+	if a := policies(blue)["simple"].Alarms; len(a) != 1 || aws.ToString(a[0].AlarmName) != alarm {
+		t.Errorf("blue's simple policy lists alarms %+v, want %s", a, alarm)
+	}
+	if a := policies(green)["simple"].Alarms; len(a) != 0 {
+		t.Errorf("green's simple policy lists alarms %+v, want none", a)
 	}
 
 	// Executing green's simple policy scales green only.

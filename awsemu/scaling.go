@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"context"
+	"encoding/xml"
 	"math"
 	"net/http"
 	"net/url"
@@ -26,7 +27,8 @@ import (
 // BatchDeleteScheduledAction itself. A policy or action is kept as the
 // request's parameters and echoed back: request members and response
 // elements share their names (see paramTree), so every field of a target
-// tracking, step, simple or predictive policy survives. Neither policies
+// tracking, step, simple or predictive policy survives, and a policy lists
+// the CloudWatch alarms whose AlarmActions name its ARN. Neither policies
 // (but for ExecutePolicy of a simple or step policy) nor scheduled actions
 // run: CloudWatch alarms and schedules do not scale groups here.
 
@@ -169,8 +171,10 @@ func (g *groupStore) putPolicy(ctx context.Context, mc *motoClients, q *queryReq
 	return elem("PutScalingPolicyResult", leaf("PolicyARN", p.ARN), elem("Alarms")), nil
 }
 
-// policyNode renders a policy as DescribePolicies lists it.
-func policyNode(group string, p *scalingPolicy) *xmlNode {
+// policyNode renders a policy as DescribePolicies lists it, with the
+// CloudWatch alarms whose actions invoke it (AWS: Alarms, "The CloudWatch
+// alarms related to the policy").
+func policyNode(group string, p *scalingPolicy, alarms []alarmRef) *xmlNode {
 	params := url.Values{}
 	for k, v := range p.Params {
 		params[k] = v
@@ -181,7 +185,51 @@ func policyNode(group string, p *scalingPolicy) *xmlNode {
 	params.Set("AutoScalingGroupName", group)
 	params.Set("PolicyARN", p.ARN)
 	n := paramTree("member", params)
-	return n.add(elem("Alarms"))
+	list := elem("Alarms")
+	for _, a := range alarms {
+		list.add(elem("member", leaf("AlarmName", a.Name), leaf("AlarmARN", a.ARN)))
+	}
+	return n.add(list)
+}
+
+// alarmRef is a CloudWatch alarm as a policy lists it.
+type alarmRef struct{ Name, ARN string }
+
+// alarmsByAction returns the metric alarms by the ARNs in their
+// AlarmActions. A failure to read them leaves the policies without alarms.
+func alarmsByAction(ctx context.Context, mc *motoClients) map[string][]alarmRef {
+	out := map[string][]alarmRef{}
+	token := ""
+	for {
+		form := url.Values{"Action": {"DescribeAlarms"}, "Version": {"2010-08-01"}}
+		if token != "" {
+			form.Set("NextToken", token)
+		}
+		body, err := mc.raw(ctx, "monitoring", form)
+		if err != nil {
+			return out
+		}
+		var doc struct {
+			Alarms []struct {
+				Name    string   `xml:"AlarmName"`
+				ARN     string   `xml:"AlarmArn"`
+				Actions []string `xml:"AlarmActions>member"`
+			} `xml:"DescribeAlarmsResult>MetricAlarms>member"`
+			Next string `xml:"DescribeAlarmsResult>NextToken"`
+		}
+		if xml.Unmarshal(body, &doc) != nil {
+			return out
+		}
+		for _, a := range doc.Alarms {
+			for _, act := range a.Actions {
+				out[act] = append(out[act], alarmRef{Name: a.Name, ARN: a.ARN})
+			}
+		}
+		if doc.Next == "" || doc.Next == token {
+			return out
+		}
+		token = doc.Next
+	}
 }
 
 // pageOf cuts a listing by MaxRecords (default def, at most 100) and
@@ -250,8 +298,12 @@ func (g *groupStore) describePolicies(ctx context.Context, mc *motoClients, q *q
 		return nil, aerr
 	}
 	out := elem("ScalingPolicies")
+	var alarms map[string][]alarmRef
+	if end > start {
+		alarms = alarmsByAction(ctx, mc)
+	}
 	for _, e := range list[start:end] {
-		out.add(policyNode(e.group, e.p))
+		out.add(policyNode(e.group, e.p, alarms[e.p.ARN]))
 	}
 	return elem("DescribePoliciesResult", out, optLeaf("NextToken", next)), nil
 }

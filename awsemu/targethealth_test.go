@@ -68,7 +68,7 @@ func targetStates(t *testing.T, s *Server, arn string, ids ...string) map[string
 // clbState is one instance as DescribeInstanceHealth reports it.
 type clbState struct{ State, ReasonCode, Description string }
 
-func instanceStates(t *testing.T, s *Server, name string, ids ...string) map[string]clbState {
+func clbStates(t *testing.T, s *Server, name string, ids ...string) map[string]clbState {
 	t.Helper()
 	form := url.Values{"Action": {"DescribeInstanceHealth"}, "LoadBalancerName": {name}}
 	for i, id := range ids {
@@ -134,7 +134,7 @@ func TestLoadBalancerHealthFollowsTheClockAndTheAMI(t *testing.T) {
 	// Just registered: initial, and OutOfService while registration is in
 	// progress (the first 30 emulated seconds, real seconds here).
 	tg := targetStates(t, s, tgARN)
-	in := instanceStates(t, s, clb)
+	in := clbStates(t, s, clb)
 	if len(tg) != 3 || len(in) != 3 {
 		t.Fatalf("want 3 targets in each load balancer, got %v and %v", tg, in)
 	}
@@ -153,7 +153,7 @@ func TestLoadBalancerHealthFollowsTheClockAndTheAMI(t *testing.T) {
 	// one is unhealthy; the CLB (10 × 30 s) follows.
 	s.SetSpeed(3000)
 	eventually(t, "healthy everywhere but on the bad AMI", func() (bool, string) {
-		tg, in := targetStates(t, s, tgARN), instanceStates(t, s, clb)
+		tg, in := targetStates(t, s, tgARN), clbStates(t, s, clb)
 		ok := tg[badID] == tgState{"unhealthy", "Target.FailedHealthChecks"} &&
 			in[badID] == clbState{"OutOfService", "Instance", "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."}
 		for _, id := range goodIDs {
@@ -179,7 +179,7 @@ func TestLoadBalancerHealthFollowsTheClockAndTheAMI(t *testing.T) {
 	if _, err := c.asg.DetachInstances(ctxFor(t), &autoscaling.DetachInstancesInput{AutoScalingGroupName: aws.String(bad), InstanceIds: []string{badID}, ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
 		t.Fatalf("DetachInstances: %v", err)
 	}
-	tg, in = targetStates(t, s, tgARN), instanceStates(t, s, clb)
+	tg, in = targetStates(t, s, tgARN), clbStates(t, s, clb)
 	for _, id := range append(goodIDs, badID) {
 		if tg[id] != (tgState{"draining", "Target.DeregistrationInProgress"}) {
 			t.Errorf("target %s that left is %+v, want draining", id, tg[id])
@@ -191,13 +191,13 @@ func TestLoadBalancerHealthFollowsTheClockAndTheAMI(t *testing.T) {
 
 	s.SetSpeed(3000)
 	eventually(t, "gone once the delay passed", func() (bool, string) {
-		tg, in := targetStates(t, s, tgARN), instanceStates(t, s, clb)
+		tg, in := targetStates(t, s, tgARN), clbStates(t, s, clb)
 		return len(tg) == 0 && len(in) == 0, fmtV(tg) + " " + fmtV(in)
 	})
 	if st := targetStates(t, s, tgARN, badID); st[badID] != (tgState{"unused", "Target.NotRegistered"}) {
 		t.Errorf("asked for by id after the delay, the target is %+v, want unused (Target.NotRegistered)", st[badID])
 	}
-	if st := instanceStates(t, s, clb, badID); st[badID] != (clbState{"OutOfService", "N/A", "Instance is not currently registered with the LoadBalancer."}) {
+	if st := clbStates(t, s, clb, badID); st[badID] != (clbState{"OutOfService", "N/A", "Instance is not currently registered with the LoadBalancer."}) {
 		t.Errorf("asked for by id after draining, the instance is %+v", st[badID])
 	}
 }

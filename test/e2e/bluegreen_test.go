@@ -30,6 +30,12 @@ import (
 // the endpoints), each getting the builder's artifact.
 func (e *env) bgBuild(amiTags map[string]string, chains ...string) string {
 	e.t.Helper()
+	return e.writeHCL(e.bgBuildText(amiTags, chains...))
+}
+
+// bgBuildText is bgBuild's template text.
+func (e *env) bgBuildText(amiTags map[string]string, chains ...string) string {
+	e.t.Helper()
 	var b strings.Builder
 	b.WriteString(e.sourceBlock(amiName(e.t), amiTags))
 	b.WriteString("\nbuild {\n  sources = [\"source.amazon-ebs.app\"]\n")
@@ -48,7 +54,7 @@ func (e *env) bgBuild(amiTags map[string]string, chains ...string) string {
 `, e.emu.URL(), body)
 	}
 	b.WriteString("}\n")
-	return e.writeHCL(b.String())
+	return b.String()
 }
 
 // bgTarget is the body of a chain rolling group with a blue_green block.
@@ -345,7 +351,7 @@ func TestBlueGreenRerunContinuesItsGroup(t *testing.T) {
 	seeded := e.seedServing(fleet.Spec{Group: "web", Desired: 2, TargetGroup: true})
 
 	run := e.startBuild(e.bgBuild(map[string]string{"health": "broken"},
-		bgTarget("web", "", `    timeout    = "3s"`, `    on_timeout = "detach"`),
+		bgTarget("web", "", `    timeout    = "8s"`, `    on_timeout = "detach"`),
 		bgTarget("web", "")))
 	run.waitContains("left both groups running (detach)")
 	left, err := e.clients("us-east-1").Live(context.Background(), "web")
@@ -554,5 +560,41 @@ func TestBlueGreenDeletionProtectedOldGroup(t *testing.T) {
 	}
 	if !strings.Contains(res.Output, "deletion protection (prevent-all-deletion)") {
 		t.Errorf("the output does not say the old group was kept for its deletion protection")
+	}
+}
+
+// TestBlueGreenRebuildRefusesALeftoverGroup: a roll-out stops mid-deploy
+// and leaves its new group (on_timeout = "detach"); a later build, with
+// another AMI, refuses before any change, naming the leftover group,
+// instead of adding a third group to the line.
+func TestBlueGreenRebuildRefusesALeftoverGroup(t *testing.T) {
+	e := newEnv(t)
+	e.emu.SetUnhealthyImageTag("health", "broken")
+	e.seedServing(fleet.Spec{Group: "web", Desired: 2, TargetGroup: true})
+	res := e.packerBuild(e.bgBuild(map[string]string{"health": "broken"}, bgTarget("web", "", `    timeout    = "8s"`, `    on_timeout = "detach"`)))
+	if !strings.Contains(res.Output, "left both groups running (detach)") {
+		t.Fatalf("the first build did not leave both groups")
+	}
+	left := e.line("web")
+	if len(left) != 2 {
+		t.Fatalf("the line has groups %v after the first build, want the old and the new", left)
+	}
+	e.emu.SetUnhealthyImageTag("", "")
+	creates := e.calls("CreateAutoScalingGroup")
+
+	// A new build: packer bakes another AMI (under another name).
+	file := e.writeHCL(strings.Replace(e.bgBuildText(nil, bgTarget("web", "")), amiName(t), amiName(t)+"-2", 1))
+	res = e.packerBuild(file)
+	if res.ExitCode == 0 {
+		t.Fatal("the second build succeeded beside a group left by the first")
+	}
+	if !strings.Contains(res.Output, "line web has a new group left by an interrupted or crashed roll-out of another build") {
+		t.Errorf("the second build does not name the leftover group")
+	}
+	if line := e.line("web"); !slices.Equal(line, left) {
+		t.Errorf("the line's groups are %v, want still %v", line, left)
+	}
+	if n := e.calls("CreateAutoScalingGroup"); n != creates {
+		t.Errorf("the refused build called CreateAutoScalingGroup %d times", n-creates)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,33 +133,6 @@ var (
 	ltNamePattern = regexp.MustCompile(`^[a-zA-Z0-9().\-/_]{3,128}$`)
 	ltIDPattern   = regexp.MustCompile(`^lt-[0-9a-f]+$`)
 )
-
-// flatList returns the values of an EC2 flat list parameter (Prefix.1,
-// Prefix.2, ...), in index order.
-func flatList(form url.Values, prefix string) []string {
-	type item struct {
-		n int
-		v string
-	}
-	var items []item
-	p := prefix + "."
-	for k, v := range form {
-		if !strings.HasPrefix(k, p) || len(v) == 0 {
-			continue
-		}
-		n, err := strconv.Atoi(k[len(p):])
-		if err != nil {
-			continue
-		}
-		items = append(items, item{n, v[0]})
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].n < items[j].n })
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = it.v
-	}
-	return out
-}
 
 // deleteVersions handles DeleteLaunchTemplateVersions.
 func (d *ltDeletions) deleteVersions(ctx context.Context, mc *motoClients, q *queryRequest) (*xmlNode, *apiError) {

@@ -83,12 +83,18 @@ func (q *queryRequest) params() map[string]string {
 // memberList returns the values of a query list parameter
 // (prefix.member.1, prefix.member.2, ...), in index order.
 func memberList(form url.Values, prefix string) []string {
+	return flatList(form, prefix+".member")
+}
+
+// flatList returns the values of an EC2 flat list parameter (Prefix.1,
+// Prefix.2, ...), in index order.
+func flatList(form url.Values, prefix string) []string {
 	type item struct {
 		n int
 		v string
 	}
 	var items []item
-	p := prefix + ".member."
+	p := prefix + "."
 	for k, v := range form {
 		if !strings.HasPrefix(k, p) || len(v) == 0 {
 			continue

@@ -239,10 +239,10 @@ func (c *cfnStacks) serve(w http.ResponseWriter, r *http.Request, q *queryReques
 		}
 	}
 	if aerr != nil {
-		writeCFNError(w, aerr)
+		writeQueryError(w, cfnNamespace, aerr)
 		return true
 	}
-	writeCFNResult(w, q.Action, result)
+	writeQueryResult(w, cfnNamespace, q.Action, result)
 	return true
 }
 
@@ -708,7 +708,7 @@ func (c *cfnStacks) listStacks(w http.ResponseWriter, r *http.Request, q *queryR
 func (c *cfnStacks) mergeIntoMoto(w http.ResponseWriter, r *http.Request, q *queryRequest, list string, members []*xmlNode) {
 	answer, err := c.s.forward(r, q.Body)
 	if err != nil {
-		writeCFNError(w, toAPIError(err))
+		writeQueryError(w, cfnNamespace, toAPIError(err))
 		return
 	}
 	if answer.Status == http.StatusOK && len(members) > 0 {
@@ -838,29 +838,6 @@ func templateSummary(t *cfnTemplate) *xmlNode {
 		caps.add(leaf("member", cp))
 	}
 	return elem("Result", ps, optLeaf("Description", t.Description), caps, rt, leaf("Version", "2010-09-09"))
-}
-
-func writeCFNResult(w http.ResponseWriter, action string, result *xmlNode) {
-	reqID := newUUID()
-	resp := elem(action+"Response").attr("xmlns", cfnNamespace)
-	if result != nil {
-		result.name = action + "Result"
-		resp.add(result)
-	}
-	resp.add(elem("ResponseMetadata", leaf("RequestId", reqID)))
-	writeXML(w, http.StatusOK, reqID, resp)
-}
-
-func writeCFNError(w http.ResponseWriter, e *apiError) {
-	reqID := newUUID()
-	typ := "Receiver"
-	if e.Sender {
-		typ = "Sender"
-	}
-	resp := elem("ErrorResponse",
-		elem("Error", leaf("Type", typ), leaf("Code", e.Code), leaf("Message", e.Message)),
-		leaf("RequestId", reqID)).attr("xmlns", cfnNamespace)
-	writeXML(w, e.Status, reqID, resp)
 }
 
 // StackStatus returns the status and reason of a stack the emulator

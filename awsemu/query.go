@@ -332,8 +332,15 @@ func senderError(code, format string, args ...any) *apiError {
 // writeASGResult writes a successful Auto Scaling answer:
 // <ActionResponse><ActionResult>...</ActionResult><ResponseMetadata>...
 func writeASGResult(w http.ResponseWriter, action string, result *xmlNode) {
+	writeQueryResult(w, asgNamespace, action, result)
+}
+
+// writeQueryResult writes a successful answer in the awsquery format
+// (Auto Scaling, CloudFormation) of the service whose XML namespace is
+// namespace.
+func writeQueryResult(w http.ResponseWriter, namespace, action string, result *xmlNode) {
 	reqID := newUUID()
-	resp := elem(action+"Response").attr("xmlns", asgNamespace)
+	resp := elem(action+"Response").attr("xmlns", namespace)
 	if result != nil {
 		result.name = action + "Result"
 		resp.add(result)
@@ -344,6 +351,13 @@ func writeASGResult(w http.ResponseWriter, action string, result *xmlNode) {
 
 // writeASGError writes an error in the Auto Scaling (awsquery) format.
 func writeASGError(w http.ResponseWriter, e *apiError) {
+	writeQueryError(w, asgNamespace, e)
+}
+
+// writeQueryError writes an error in the awsquery format (Auto Scaling,
+// CloudFormation, Elastic Load Balancing) of the service whose XML
+// namespace is namespace.
+func writeQueryError(w http.ResponseWriter, namespace string, e *apiError) {
 	reqID := newUUID()
 	typ := "Receiver"
 	if e.Sender {
@@ -351,7 +365,7 @@ func writeASGError(w http.ResponseWriter, e *apiError) {
 	}
 	resp := elem("ErrorResponse",
 		elem("Error", leaf("Type", typ), leaf("Code", e.Code), leaf("Message", e.Message)),
-		leaf("RequestId", reqID)).attr("xmlns", asgNamespace)
+		leaf("RequestId", reqID)).attr("xmlns", namespace)
 	writeXML(w, e.Status, reqID, resp)
 }
 

@@ -541,7 +541,7 @@ func (s *Server) describeTargetHealth(w http.ResponseWriter, r *http.Request, q 
 		return nil
 	})
 	if err != nil {
-		writeELBError(w, elbv2Namespace, toAPIError(err))
+		writeQueryError(w, elbv2Namespace, toAPIError(err))
 		return
 	}
 	if answer.Status == http.StatusOK {
@@ -772,7 +772,7 @@ func (s *Server) describeInstanceHealth(w http.ResponseWriter, r *http.Request, 
 		return nil
 	})
 	if err != nil {
-		writeELBError(w, elbNamespace, toAPIError(err))
+		writeQueryError(w, elbNamespace, toAPIError(err))
 		return
 	}
 	if answer.Status == http.StatusOK {
@@ -868,18 +868,4 @@ func (h *healthTracker) instanceHealthAnswer(ctx context.Context, mc *motoClient
 // queryResponse wraps a result in a Query protocol answer.
 func queryResponse(namespace, action string, result *xmlNode) *xmlNode {
 	return elem(action+"Response", result, elem("ResponseMetadata", leaf("RequestId", newUUID()))).attr("xmlns", namespace)
-}
-
-// writeELBError writes an error in the Elastic Load Balancing (awsquery)
-// format.
-func writeELBError(w http.ResponseWriter, namespace string, e *apiError) {
-	reqID := newUUID()
-	typ := "Receiver"
-	if e.Sender {
-		typ = "Sender"
-	}
-	resp := elem("ErrorResponse",
-		elem("Error", leaf("Type", typ), leaf("Code", e.Code), leaf("Message", e.Message)),
-		leaf("RequestId", reqID)).attr("xmlns", namespace)
-	writeXML(w, e.Status, reqID, resp)
 }

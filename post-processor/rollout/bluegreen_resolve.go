@@ -53,7 +53,8 @@ func (r *roller) resolveBlueGreen(ctx context.Context, ro *rollout) error {
 		return err
 	}
 	if ro.lc != nil {
-		if err := r.readLaunchConfiguration(ctx, ro); err != nil {
+		// The new group gets a copy of it, with the new AMI.
+		if err := readLaunchConfiguration(ctx, ro, bg.oldName); err != nil {
 			return err
 		}
 	} else {
@@ -265,51 +266,13 @@ func predictiveCustomized(c *astypes.PredictiveScalingConfiguration) bool {
 // back through AWS, so $Latest and $Default are fine: the new group is
 // pinned to the new version's number.
 func (r *roller) readVersion(ctx context.Context, ro *rollout, tu *templateUse) error {
-	ref := aws.ToString(tu.spec.Version)
-	if ref == "" {
-		ref = "$Default"
-	}
-	in := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{ref}}
-	if id := aws.ToString(tu.spec.LaunchTemplateId); id != "" {
-		in.LaunchTemplateId = aws.String(id)
-	} else {
-		in.LaunchTemplateName = tu.spec.LaunchTemplateName
-	}
-	out, err := ro.clients.ec2.DescribeLaunchTemplateVersions(ctx, in)
+	ref, err := readTemplateVersion(ctx, ro, tu, ro.bg.oldName)
 	if err != nil {
-		return fmt.Errorf("describing launch template (%s) version %s of Auto Scaling group (%s): %w", tu.templateLabel(), ref, ro.bg.oldName, err)
-	}
-	if len(out.LaunchTemplateVersions) == 0 {
-		return fmt.Errorf("launch template (%s) of Auto Scaling group (%s) has no version %s", tu.templateLabel(), ro.bg.oldName, ref)
-	}
-	v := out.LaunchTemplateVersions[0]
-	tu.templateID = aws.ToString(v.LaunchTemplateId)
-	tu.templateName = aws.ToString(v.LaunchTemplateName)
-	tu.sourceVersion = aws.ToInt64(v.VersionNumber)
-	if v.LaunchTemplateData != nil {
-		tu.sourceImage = aws.ToString(v.LaunchTemplateData.ImageId)
+		return err
 	}
 	if ref == "$Latest" {
 		r.say(ro, "group %s launches $Latest of %s: from the moment the new version exists, any instance it launches (scaling during the roll-out) runs the new AMI; the new group is pinned to the version number", ro.bg.oldName, tu.templateID)
 	}
-	return nil
-}
-
-// readLaunchConfiguration reads the group's launch configuration, which the
-// new group gets a copy of, with the new AMI.
-func (r *roller) readLaunchConfiguration(ctx context.Context, ro *rollout) error {
-	out, err := ro.clients.autoscaling.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{
-		LaunchConfigurationNames: []string{ro.lc.name},
-	})
-	if err != nil {
-		return fmt.Errorf("describing launch configuration (%s) of Auto Scaling group (%s): %w", ro.lc.name, ro.bg.oldName, err)
-	}
-	if len(out.LaunchConfigurations) == 0 {
-		return fmt.Errorf("launch configuration (%s) of Auto Scaling group (%s) not found", ro.lc.name, ro.bg.oldName)
-	}
-	ro.lc.source = out.LaunchConfigurations[0]
-	ro.lc.sourceImage = aws.ToString(ro.lc.source.ImageId)
-	ro.lc.copyName = copyName(ro.lc.name, ro.imageID)
 	return nil
 }
 

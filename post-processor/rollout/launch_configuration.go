@@ -44,20 +44,30 @@ func copyName(name, ami string) string {
 	return truncate(base, maxLaunchConfigurationName-len(ami)-1) + "-" + ami
 }
 
-// resolveLaunchConfiguration reads the group's launch configuration.
-func (r *roller) resolveLaunchConfiguration(ctx context.Context, ro *rollout) error {
+// readLaunchConfiguration reads ro's launch configuration, the one
+// Auto Scaling group group launches from, and names its copy with the new
+// AMI.
+func readLaunchConfiguration(ctx context.Context, ro *rollout, group string) error {
 	out, err := ro.clients.autoscaling.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{
 		LaunchConfigurationNames: []string{ro.lc.name},
 	})
 	if err != nil {
-		return fmt.Errorf("describing launch configuration (%s) of Auto Scaling group (%s): %w", ro.lc.name, ro.group, err)
+		return fmt.Errorf("describing launch configuration (%s) of Auto Scaling group (%s): %w", ro.lc.name, group, err)
 	}
 	if len(out.LaunchConfigurations) == 0 {
-		return fmt.Errorf("launch configuration (%s) of Auto Scaling group (%s) not found", ro.lc.name, ro.group)
+		return fmt.Errorf("launch configuration (%s) of Auto Scaling group (%s) not found", ro.lc.name, group)
 	}
 	ro.lc.source = out.LaunchConfigurations[0]
 	ro.lc.sourceImage = aws.ToString(ro.lc.source.ImageId)
 	ro.lc.copyName = copyName(ro.lc.name, ro.imageID)
+	return nil
+}
+
+// resolveLaunchConfiguration reads the group's launch configuration.
+func (r *roller) resolveLaunchConfiguration(ctx context.Context, ro *rollout) error {
+	if err := readLaunchConfiguration(ctx, ro, ro.group); err != nil {
+		return err
+	}
 	if ro.lc.sourceImage == ro.imageID {
 		r.say(ro, "uses launch configuration %s (legacy), which already has %s", ro.lc.name, ro.imageID)
 		return nil

@@ -345,10 +345,11 @@ func groupWarmup(g astypes.AutoScalingGroup) time.Duration {
 	return time.Duration(aws.ToInt32(g.HealthCheckGracePeriod)) * time.Second
 }
 
-// resolveVersion turns a template reference of the group ($Latest,
-// $Default, empty or a number) into a number, and reads that version's AMI.
-func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUse) error {
-	ref := aws.ToString(tu.spec.Version)
+// readTemplateVersion turns the template reference tu of Auto Scaling
+// group group ($Latest, $Default, empty or a number) into a number, and
+// reads that version's AMI. It returns the reference it asked AWS for.
+func readTemplateVersion(ctx context.Context, ro *rollout, tu *templateUse, group string) (ref string, err error) {
+	ref = aws.ToString(tu.spec.Version)
 	if ref == "" {
 		ref = "$Default" // what AWS uses when a group names no version
 	}
@@ -360,10 +361,10 @@ func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUs
 	}
 	out, err := ro.clients.ec2.DescribeLaunchTemplateVersions(ctx, in)
 	if err != nil {
-		return fmt.Errorf("describing launch template (%s) version %s of Auto Scaling group (%s): %w", tu.templateLabel(), ref, ro.group, err)
+		return ref, fmt.Errorf("describing launch template (%s) version %s of Auto Scaling group (%s): %w", tu.templateLabel(), ref, group, err)
 	}
 	if len(out.LaunchTemplateVersions) == 0 {
-		return fmt.Errorf("launch template (%s) of Auto Scaling group (%s) has no version %s", tu.templateLabel(), ro.group, ref)
+		return ref, fmt.Errorf("launch template (%s) of Auto Scaling group (%s) has no version %s", tu.templateLabel(), group, ref)
 	}
 	v := out.LaunchTemplateVersions[0]
 	tu.templateID = aws.ToString(v.LaunchTemplateId)
@@ -371,6 +372,16 @@ func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUs
 	tu.sourceVersion = aws.ToInt64(v.VersionNumber)
 	if v.LaunchTemplateData != nil {
 		tu.sourceImage = aws.ToString(v.LaunchTemplateData.ImageId)
+	}
+	return ref, nil
+}
+
+// resolveVersion turns a template reference of the group ($Latest,
+// $Default, empty or a number) into a number, and reads that version's AMI.
+func (r *roller) resolveVersion(ctx context.Context, ro *rollout, tu *templateUse) error {
+	ref, err := readTemplateVersion(ctx, ro, tu, ro.group)
+	if err != nil {
+		return err
 	}
 	if ref != strconv.FormatInt(tu.sourceVersion, 10) {
 		log.Printf("[DEBUG] %s: launch template %s version %s is version %d", ro.label(), tu.templateID, ref, tu.sourceVersion)

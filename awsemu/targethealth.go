@@ -404,6 +404,46 @@ func (h *healthTracker) badInstances(ctx context.Context, mc *motoClients, ids [
 	return bad
 }
 
+// registrations returns what is known of ref's targets and, for those
+// registered now, whether they run an AMI marked unhealthy.
+func (h *healthTracker) registrations(ctx context.Context, mc *motoClients, ref lbRef) (map[string]registration, map[string]bool) {
+	regs := h.snapshot(ref)
+	var registered []string
+	for id, r := range regs {
+		if !r.Since.IsZero() {
+			registered = append(registered, id)
+		}
+	}
+	return regs, h.badInstances(ctx, mc, registered)
+}
+
+// healthMember is one entry of a health answer: a target of a target
+// group (tgMember) or an instance of a Classic Load Balancer (clbMember).
+type healthMember interface {
+	memberID() string
+}
+
+func (m tgMember) memberID() string  { return m.ID }
+func (m clbMember) memberID() string { return m.ID }
+
+// listAsked returns the state of each member of moto's answer, and the ids
+// it lists: asked for by id, every member; asked for all, only those
+// registered now (one kept out by a suspended AddToLoadBalancer is hidden).
+func listAsked[M healthMember](asked []M, explicit bool, regs map[string]registration, state func(M) M) ([]M, map[string]bool) {
+	var out []M
+	listed := map[string]bool{}
+	for _, m := range asked {
+		if !explicit {
+			if r, ok := regs[m.memberID()]; !ok || r.Since.IsZero() {
+				continue
+			}
+		}
+		listed[m.memberID()] = true
+		out = append(out, state(m))
+	}
+	return out, listed
+}
+
 // tgMember is one entry of a DescribeTargetHealth answer.
 type tgMember struct {
 	ID              string `xml:"Target>Id"`
@@ -500,15 +540,21 @@ func (c *motoClients) deregistrationDelay(ctx context.Context, arn string) time.
 
 // targetHealth calls moto's DescribeTargetHealth with the given parameters.
 func (c *motoClients) targetHealth(ctx context.Context, params url.Values) ([]tgMember, error) {
-	form := url.Values{"Action": {"DescribeTargetHealth"}, "Version": {elbv2APIVersion}}
-	for k, v := range params {
-		form[k] = v
-	}
-	body, err := c.raw(ctx, serviceELB, form)
+	body, err := c.elbCall(ctx, "DescribeTargetHealth", elbv2APIVersion, params)
 	if err != nil {
 		return nil, err
 	}
 	return parseTargetHealth(body)
+}
+
+// elbCall calls moto's Elastic Load Balancing action, of API version
+// version, with the given parameters, and returns its answer.
+func (c *motoClients) elbCall(ctx context.Context, action, version string, params url.Values) ([]byte, error) {
+	form := url.Values{"Action": {action}, "Version": {version}}
+	for k, v := range params {
+		form[k] = v
+	}
+	return c.raw(ctx, serviceELB, form)
 }
 
 func parseTargetHealth(body []byte) ([]tgMember, error) {
@@ -526,6 +572,15 @@ func parseTargetHealth(body []byte) ([]tgMember, error) {
 // the state of each registered target computed from when it registered and
 // what it runs, and the draining targets added.
 func (s *Server) describeTargetHealth(w http.ResponseWriter, r *http.Request, q *queryRequest) {
+	s.describeHealth(w, r, q, elbv2Namespace, s.health.targetHealthAnswer)
+}
+
+// describeHealth forwards a health request to moto and, if moto answers
+// it, answers what rewrite makes of moto's answer instead, all under the
+// gate, so that no registration changes in between; errors are written in
+// the awsquery format of namespace.
+func (s *Server) describeHealth(w http.ResponseWriter, r *http.Request, q *queryRequest, namespace string,
+	rewrite func(ctx context.Context, mc *motoClients, q *queryRequest, motoBody []byte) ([]byte, error)) {
 	var answer *capturedResponse
 	err := s.gate.exclusive(r.Context(), func(ctx context.Context) error {
 		var err error
@@ -533,7 +588,7 @@ func (s *Server) describeTargetHealth(w http.ResponseWriter, r *http.Request, q 
 		if err != nil || answer.Status != http.StatusOK {
 			return err
 		}
-		body, err := s.health.targetHealthAnswer(ctx, s.api.clientsFor(q.Region, q.AccessKey), q, answer.Body)
+		body, err := rewrite(ctx, s.api.clientsFor(q.Region, q.AccessKey), q, answer.Body)
 		if err != nil {
 			return err
 		}
@@ -541,7 +596,7 @@ func (s *Server) describeTargetHealth(w http.ResponseWriter, r *http.Request, q 
 		return nil
 	})
 	if err != nil {
-		writeQueryError(w, elbv2Namespace, toAPIError(err))
+		writeQueryError(w, namespace, toAPIError(err))
 		return
 	}
 	if answer.Status == http.StatusOK {
@@ -572,14 +627,7 @@ func (h *healthTracker) targetHealthAnswer(ctx context.Context, mc *motoClients,
 	}
 	tg := tgs[0]
 	delay := mc.deregistrationDelay(ctx, arn)
-	regs := h.snapshot(ref)
-	var registered []string
-	for id, r := range regs {
-		if !r.Since.IsZero() {
-			registered = append(registered, id)
-		}
-	}
-	bad := h.badInstances(ctx, mc, registered)
+	regs, bad := h.registrations(ctx, mc, ref)
 	now := h.clock.Now()
 
 	state := func(m tgMember) tgMember {
@@ -611,17 +659,7 @@ func (h *healthTracker) targetHealthAnswer(ctx context.Context, mc *motoClients,
 		}
 		return m
 	}
-	var out []tgMember
-	listed := map[string]bool{}
-	for _, m := range asked {
-		if !explicit {
-			if r, ok := regs[m.ID]; !ok || r.Since.IsZero() {
-				continue // hidden (AddToLoadBalancer suspended)
-			}
-		}
-		listed[m.ID] = true
-		out = append(out, state(m))
-	}
+	out, listed := listAsked(asked, explicit, regs, state)
 	if !explicit {
 		for id, r := range regs {
 			if listed[id] || !r.Since.IsZero() || !now.Before(r.Left.Add(delay)) {
@@ -716,12 +754,10 @@ type clbMember struct {
 	Description string `xml:"Description"`
 }
 
+// instanceHealth calls moto's DescribeInstanceHealth with the given
+// parameters.
 func (c *motoClients) instanceHealth(ctx context.Context, params url.Values) ([]clbMember, error) {
-	form := url.Values{"Action": {"DescribeInstanceHealth"}, "Version": {elbAPIVersion}}
-	for k, v := range params {
-		form[k] = v
-	}
-	body, err := c.raw(ctx, serviceELB, form)
+	body, err := c.elbCall(ctx, "DescribeInstanceHealth", elbAPIVersion, params)
 	if err != nil {
 		return nil, err
 	}
@@ -757,28 +793,7 @@ func registeredInstances(members []clbMember, groups map[string]bool) map[string
 // describeInstanceHealth answers DescribeInstanceHealth like
 // describeTargetHealth does DescribeTargetHealth.
 func (s *Server) describeInstanceHealth(w http.ResponseWriter, r *http.Request, q *queryRequest) {
-	var answer *capturedResponse
-	err := s.gate.exclusive(r.Context(), func(ctx context.Context) error {
-		var err error
-		answer, err = s.forward(r.WithContext(ctx), q.Body)
-		if err != nil || answer.Status != http.StatusOK {
-			return err
-		}
-		body, err := s.health.instanceHealthAnswer(ctx, s.api.clientsFor(q.Region, q.AccessKey), q, answer.Body)
-		if err != nil {
-			return err
-		}
-		answer.Body = body
-		return nil
-	})
-	if err != nil {
-		writeQueryError(w, elbNamespace, toAPIError(err))
-		return
-	}
-	if answer.Status == http.StatusOK {
-		answer.Body = s.lb.filter(q, answer.Body)
-	}
-	answer.write(w)
+	s.describeHealth(w, r, q, elbNamespace, s.health.instanceHealthAnswer)
 }
 
 func (h *healthTracker) instanceHealthAnswer(ctx context.Context, mc *motoClients, q *queryRequest, motoBody []byte) ([]byte, error) {
@@ -807,14 +822,7 @@ func (h *healthTracker) instanceHealthAnswer(ctx context.Context, mc *motoClient
 	}
 	check := lbs[0].check()
 	drain := mc.connectionDraining(ctx, name)
-	regs := h.snapshot(ref)
-	var registered []string
-	for id, r := range regs {
-		if !r.Since.IsZero() {
-			registered = append(registered, id)
-		}
-	}
-	bad := h.badInstances(ctx, mc, registered)
+	regs, bad := h.registrations(ctx, mc, ref)
 	now := h.clock.Now()
 
 	state := func(m clbMember) clbMember {
@@ -840,17 +848,7 @@ func (h *healthTracker) instanceHealthAnswer(ctx context.Context, mc *motoClient
 		}
 		return m
 	}
-	var out []clbMember
-	listed := map[string]bool{}
-	for _, m := range asked {
-		if !explicit {
-			if r, ok := regs[m.ID]; !ok || r.Since.IsZero() {
-				continue
-			}
-		}
-		listed[m.ID] = true
-		out = append(out, state(m))
-	}
+	out, listed := listAsked(asked, explicit, regs, state)
 	if !explicit {
 		for id, r := range regs {
 			if !listed[id] && (!r.Since.IsZero() || now.Before(r.Left.Add(drain))) {

@@ -257,42 +257,62 @@ func pageOf(q *queryRequest, total, def int) (start, end int, next string, aerr 
 	return start, end, next, nil
 }
 
-func (g *groupStore) describePolicies(ctx context.Context, mc *motoClients, q *queryRequest) (*xmlNode, *apiError) {
+// describedGroup returns the group a Describe action is limited to
+// (AutoScalingGroupName), which must exist, or "" for all groups.
+func describedGroup(ctx context.Context, mc *motoClients, q *queryRequest) (string, *apiError) {
 	group := q.Form.Get("AutoScalingGroupName")
 	if group != "" {
 		if _, aerr := groupARN(ctx, mc, group); aerr != nil {
-			return nil, aerr
+			return "", aerr
 		}
 	}
-	names := memberList(q.Form, "PolicyNames")
-	types := memberList(q.Form, "PolicyTypes")
-	type entry struct {
-		group string
-		p     *scalingPolicy
-	}
-	var list []entry
-	g.mu.Lock()
-	for key, ps := range g.policies {
-		if key.Region != q.Region || group != "" && key.Name != group {
+	return group, nil
+}
+
+// groupItem is a policy or scheduled action, with its name and the name
+// of its group.
+type groupItem[T any] struct {
+	group, name string
+	item        T
+}
+
+// listByGroup returns the items of byGroup (each group's items by name)
+// in region that keep accepts, of group alone unless it is "", sorted by
+// group and then by name. Caller holds mu.
+func listByGroup[T any](byGroup map[groupKey]map[string]T, region, group string, keep func(T) bool) []groupItem[T] {
+	var list []groupItem[T]
+	for key, items := range byGroup {
+		if key.Region != region || group != "" && key.Name != group {
 			continue
 		}
-		for _, p := range ps {
-			if len(names) > 0 && !slicesContains(names, p.Name) && !slicesContains(names, p.ARN) {
-				continue
+		for name, it := range items {
+			if keep(it) {
+				list = append(list, groupItem[T]{key.Name, name, it})
 			}
-			if len(types) > 0 && !slicesContains(types, p.Type) {
-				continue
-			}
-			list = append(list, entry{key.Name, p})
 		}
 	}
-	g.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].group != list[j].group {
 			return list[i].group < list[j].group
 		}
-		return list[i].p.Name < list[j].p.Name
+		return list[i].name < list[j].name
 	})
+	return list
+}
+
+func (g *groupStore) describePolicies(ctx context.Context, mc *motoClients, q *queryRequest) (*xmlNode, *apiError) {
+	group, aerr := describedGroup(ctx, mc, q)
+	if aerr != nil {
+		return nil, aerr
+	}
+	names := memberList(q.Form, "PolicyNames")
+	types := memberList(q.Form, "PolicyTypes")
+	g.mu.Lock()
+	list := listByGroup(g.policies, q.Region, group, func(p *scalingPolicy) bool {
+		return (len(names) == 0 || slicesContains(names, p.Name) || slicesContains(names, p.ARN)) &&
+			(len(types) == 0 || slicesContains(types, p.Type))
+	})
+	g.mu.Unlock()
 	start, end, next, aerr := pageOf(q, len(list), 50)
 	if aerr != nil {
 		return nil, aerr
@@ -303,7 +323,7 @@ func (g *groupStore) describePolicies(ctx context.Context, mc *motoClients, q *q
 		alarms = alarmsByAction(ctx, mc)
 	}
 	for _, e := range list[start:end] {
-		out.add(policyNode(e.group, e.p, alarms[e.p.ARN]))
+		out.add(policyNode(e.group, e.item, alarms[e.item.ARN]))
 	}
 	return elem("DescribePoliciesResult", out, optLeaf("NextToken", next)), nil
 }
@@ -410,6 +430,18 @@ func (g *groupStore) executePolicy(ctx context.Context, mc *motoClients, q *quer
 // scheduledFields are the parameters of one scheduled action.
 var scheduledFields = []string{"StartTime", "EndTime", "Recurrence", "MinSize", "MaxSize", "DesiredCapacity", "TimeZone", "Time"}
 
+// scheduledParams returns the parameters of one scheduled action, its name
+// and the scheduledFields set, read from form.
+func scheduledParams(form url.Values) url.Values {
+	params := url.Values{"ScheduledActionName": {form.Get("ScheduledActionName")}}
+	for _, f := range scheduledFields {
+		if v := form.Get(f); v != "" {
+			params.Set(f, v)
+		}
+	}
+	return params
+}
+
 func (g *groupStore) putScheduledLocked(region, account, group string, params url.Values) *scheduledAction {
 	key := groupKey{Region: region, Name: group}
 	if g.scheduled[key] == nil {
@@ -434,12 +466,7 @@ func (g *groupStore) putScheduled(ctx context.Context, mc *motoClients, q *query
 	if aerr != nil {
 		return nil, aerr
 	}
-	params := url.Values{"ScheduledActionName": {q.Form.Get("ScheduledActionName")}}
-	for _, f := range scheduledFields {
-		if v := q.Form.Get(f); v != "" {
-			params.Set(f, v)
-		}
-	}
+	params := scheduledParams(q.Form)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.putScheduledLocked(q.Region, accountOf(arn), group, params)
@@ -461,48 +488,23 @@ func (g *groupStore) batchPutScheduled(ctx context.Context, mc *motoClients, q *
 			failed.add(elem("member", leaf("ScheduledActionName", ""), leaf("ErrorCode", "ValidationError"), leaf("ErrorMessage", "ScheduledActionName is required.")))
 			continue
 		}
-		params := url.Values{"ScheduledActionName": {sub.Get("ScheduledActionName")}}
-		for _, f := range scheduledFields {
-			if v := sub.Get(f); v != "" {
-				params.Set(f, v)
-			}
-		}
+		params := scheduledParams(sub)
 		g.putScheduledLocked(q.Region, accountOf(arn), group, params)
 	}
 	return elem("BatchPutScheduledUpdateGroupActionResult", failed), nil
 }
 
 func (g *groupStore) describeScheduled(ctx context.Context, mc *motoClients, q *queryRequest) (*xmlNode, *apiError) {
-	group := q.Form.Get("AutoScalingGroupName")
-	if group != "" {
-		if _, aerr := groupARN(ctx, mc, group); aerr != nil {
-			return nil, aerr
-		}
+	group, aerr := describedGroup(ctx, mc, q)
+	if aerr != nil {
+		return nil, aerr
 	}
 	names := memberList(q.Form, "ScheduledActionNames")
-	type entry struct {
-		group string
-		a     *scheduledAction
-	}
-	var list []entry
 	g.mu.Lock()
-	for key, as := range g.scheduled {
-		if key.Region != q.Region || group != "" && key.Name != group {
-			continue
-		}
-		for _, a := range as {
-			if len(names) == 0 || slicesContains(names, a.Name) {
-				list = append(list, entry{key.Name, a})
-			}
-		}
-	}
-	g.mu.Unlock()
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].group != list[j].group {
-			return list[i].group < list[j].group
-		}
-		return list[i].a.Name < list[j].a.Name
+	list := listByGroup(g.scheduled, q.Region, group, func(a *scheduledAction) bool {
+		return len(names) == 0 || slicesContains(names, a.Name)
 	})
+	g.mu.Unlock()
 	start, end, next, aerr := pageOf(q, len(list), 50)
 	if aerr != nil {
 		return nil, aerr
@@ -510,11 +512,11 @@ func (g *groupStore) describeScheduled(ctx context.Context, mc *motoClients, q *
 	out := elem("ScheduledUpdateGroupActions")
 	for _, e := range list[start:end] {
 		params := url.Values{}
-		for k, v := range e.a.Params {
+		for k, v := range e.item.Params {
 			params[k] = v
 		}
 		params.Set("AutoScalingGroupName", e.group)
-		params.Set("ScheduledActionARN", e.a.ARN)
+		params.Set("ScheduledActionARN", e.item.ARN)
 		out.add(paramTree("member", params))
 	}
 	return elem("DescribeScheduledActionsResult", out, optLeaf("NextToken", next)), nil

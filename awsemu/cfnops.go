@@ -469,17 +469,25 @@ func (c *cfnStacks) replaceLaunchConfig(ctx context.Context, st *cfnStack, op *c
 	if err != nil {
 		return nil, err
 	}
+	c.deleteOnCleanup(st, op, old, plan, c.deleteLaunchConfig)
+	return nr, nil
+}
+
+// deleteOnCleanup has the update's cleanup delete old, the physical
+// resource a replacement took the place of, with del, reporting the
+// deletion as events of old's logical resource.
+func (c *cfnStacks) deleteOnCleanup(st *cfnStack, op *cfnOperation, old *cfnResource, plan *cfnUpdatePlan,
+	del func(ctx context.Context, st *cfnStack, name string) error) {
 	oldName := old.PhysicalID
 	plan.cleanup = append(plan.cleanup, func(ctx context.Context) error {
 		c.resourceEvent(st, op, old.LogicalID, old.Type, oldName, stDeleteInProgress, "")
-		if err := c.deleteLaunchConfig(ctx, st, oldName); err != nil {
+		if err := del(ctx, st, oldName); err != nil {
 			c.resourceEvent(st, op, old.LogicalID, old.Type, oldName, stDeleteFailed, err.Error())
 			return err
 		}
 		c.resourceEvent(st, op, old.LogicalID, old.Type, oldName, stDeleteComplete, "")
 		return nil
 	})
-	return nr, nil
 }
 
 // launchChanged tells whether a group change triggers the update policies:
@@ -829,16 +837,7 @@ func (c *cfnStacks) replacingUpdate(ctx context.Context, st *cfnStack, op *cfnOp
 		return nr, fmt.Errorf("Received %d FAILURE signal(s) out of %d: instances %s failed their health checks, which the emulator takes as FAILURE signals. Unable to satisfy %d%% MinSuccessfulInstancesPercent requirement",
 			len(bad), n, strings.Join(bad, ", "), pct)
 	}
-	oldName := old.PhysicalID
-	plan.cleanup = append(plan.cleanup, func(ctx context.Context) error {
-		c.resourceEvent(st, op, old.LogicalID, old.Type, oldName, stDeleteInProgress, "")
-		if err := c.deleteGroup(ctx, st, oldName); err != nil {
-			c.resourceEvent(st, op, old.LogicalID, old.Type, oldName, stDeleteFailed, err.Error())
-			return err
-		}
-		c.resourceEvent(st, op, old.LogicalID, old.Type, oldName, stDeleteComplete, "")
-		return nil
-	})
+	c.deleteOnCleanup(st, op, old, plan, c.deleteGroup)
 	return nr, nil
 }
 

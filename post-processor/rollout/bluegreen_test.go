@@ -192,13 +192,7 @@ func TestBlueGreenUnhealthyRemovesNewGroup(t *testing.T) {
 
 func TestBlueGreenInterruptRemovesNewGroup(t *testing.T) {
 	b := newBGFake()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b.onCall = func(c string) {
-		if c == "DescribeTargetHealth" {
-			cancel()
-		}
-	}
+	ctx := interruptOn(t, b, "DescribeTargetHealth")
 	art, _, err := runBGCtx(ctx, t, b, nil)
 	if err == nil || !strings.Contains(err.Error(), "interrupted while waiting for Auto Scaling group (web-new) to be healthy") {
 		t.Fatalf("err = %v", err)
@@ -216,13 +210,7 @@ func TestBlueGreenInterruptRemovesNewGroup(t *testing.T) {
 
 func TestBlueGreenInterruptDetachLeavesBoth(t *testing.T) {
 	b := newBGFake()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b.onCall = func(c string) {
-		if c == "DescribeTargetHealth" {
-			cancel()
-		}
-	}
+	ctx := interruptOn(t, b, "DescribeTargetHealth")
 	art, _, err := runBGCtx(ctx, t, b, map[string]interface{}{"on_interrupt": "detach"})
 	if err == nil {
 		t.Fatal("an interrupted roll-out succeeded")
@@ -269,12 +257,7 @@ func TestBlueGreenTimeoutRemovesNewGroup(t *testing.T) {
 func TestBlueGreenRerunContinuesItsOwnGroup(t *testing.T) {
 	b := newBGFake()
 	// A first run that crashed while waiting for health.
-	ctx, cancel := context.WithCancel(context.Background())
-	b.onCall = func(c string) {
-		if c == "CreateAutoScalingGroup" {
-			cancel()
-		}
-	}
+	ctx := interruptOn(t, b, "CreateAutoScalingGroup")
 	p := newBGTestPP(t, b, map[string]interface{}{"on_interrupt": "detach"})
 	if _, _, _, err := p.PostProcess(ctx, &packersdk.MockUi{}, amiArtifact("us-east-1:ami-new")); err == nil {
 		t.Fatal("first run did not stop")
@@ -646,13 +629,8 @@ func TestBlueGreenScaleToZeroAndTargetsByTags(t *testing.T) {
 
 func TestBlueGreenInterruptAfterDetachKeepsNewGroup(t *testing.T) {
 	b := newBGFake()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b.onCall = func(c string) {
-		if c == "DetachLoadBalancerTargetGroups web" {
-			cancel() // Ctrl-C while the old group drains
-		}
-	}
+	// Ctrl-C while the old group drains
+	ctx := interruptOn(t, b, "DetachLoadBalancerTargetGroups web")
 	art, _, err := runBGCtx(ctx, t, b, nil)
 	if err == nil || !strings.Contains(err.Error(), "interrupted while the instances of Auto Scaling group (web) drained") {
 		t.Fatalf("err = %v", err)
@@ -672,12 +650,7 @@ func TestBlueGreenInterruptAfterDetachKeepsNewGroup(t *testing.T) {
 func TestBlueGreenLeftoverOfAnotherBuildIsRefused(t *testing.T) {
 	b := newBGFake()
 	// A build of ami-new stopped with both groups left (detach).
-	ctx, cancel := context.WithCancel(context.Background())
-	b.onCall = func(c string) {
-		if c == "DescribeTargetHealth" {
-			cancel()
-		}
-	}
+	ctx := interruptOn(t, b, "DescribeTargetHealth")
 	if _, _, err := runBGCtx(ctx, t, b, map[string]interface{}{"on_interrupt": "detach"}); err == nil {
 		t.Fatal("first build did not stop")
 	}

@@ -23,6 +23,19 @@ import (
 	"github.com/asg-rollout/packer-plugin-asg/internal/awsauth"
 )
 
+// interruptOn returns a context that is cancelled, as a Ctrl-C would
+// cancel it, once b records call.
+func interruptOn(t *testing.T, b *bgFake, call string) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b.onCall = func(c string) {
+		if c == call {
+			cancel()
+		}
+	}
+	return ctx
+}
+
 // bgFake extends fakeAWS with what a blue/green roll-out needs: groups
 // created and deleted, instances that launch, register in target groups and
 // classic load balancers, turn healthy (or not, by AMI), drain when

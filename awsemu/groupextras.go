@@ -173,26 +173,10 @@ func (s *Server) serveGroupExtras(w http.ResponseWriter, r *http.Request, q *que
 	case "DescribeNotificationConfigurations":
 		result, aerr = s.groups.describeNotifications(ctx, mc, q)
 	case "PutLifecycleHook":
-		answer, err := s.forward(r, q.Body)
-		if err != nil {
-			writeASGError(w, toAPIError(err))
-			return true
-		}
-		if answer.Status == http.StatusOK {
-			s.groups.recordHook(q)
-		}
-		answer.write(w)
+		s.forwardNoting(w, r, q, s.groups.recordHook)
 		return true
 	case "DeleteLifecycleHook":
-		answer, err := s.forward(r, q.Body)
-		if err != nil {
-			writeASGError(w, toAPIError(err))
-			return true
-		}
-		if answer.Status == http.StatusOK {
-			s.groups.forgetHook(q)
-		}
-		answer.write(w)
+		s.forwardNoting(w, r, q, s.groups.forgetHook)
 		return true
 	case "DescribeLifecycleHooks":
 		result, aerr = s.groups.describeHooks(ctx, mc, q)
@@ -205,6 +189,20 @@ func (s *Server) serveGroupExtras(w http.ResponseWriter, r *http.Request, q *que
 		writeASGResult(w, q.Action, result)
 	}
 	return true
+}
+
+// forwardNoting forwards an Auto Scaling request to moto and, once moto
+// has carried it out, has note record it.
+func (s *Server) forwardNoting(w http.ResponseWriter, r *http.Request, q *queryRequest, note func(*queryRequest)) {
+	answer, err := s.forward(r, q.Body)
+	if err != nil {
+		writeASGError(w, toAPIError(err))
+		return
+	}
+	if answer.Status == http.StatusOK {
+		note(q)
+	}
+	answer.write(w)
 }
 
 func (g *groupStore) putNotification(ctx context.Context, mc *motoClients, q *queryRequest) *apiError {

@@ -27,6 +27,16 @@ const (
 // Credential=AKID/DATE/REGION/SERVICE/aws4_request.
 var credentialScope = regexp.MustCompile(`Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request`)
 
+// signedScope returns the access key, region and service of a request's
+// SigV4 credential; ok is false when the request is not signed.
+func signedScope(req *http.Request) (accessKey, region, service string, ok bool) {
+	m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization"))
+	if m == nil {
+		return "", "", "", false
+	}
+	return m[1], m[3], m[4], true
+}
+
 // queryRequest is what the emulator needs to know about one incoming request.
 type queryRequest struct {
 	Service   string // signing name from the credential scope, e.g. "autoscaling"

@@ -103,11 +103,10 @@ func (h *lbHider) after(ctx context.Context, req *http.Request, form url.Values,
 	if status != http.StatusOK {
 		return
 	}
-	m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization"))
-	if m == nil {
+	accessKey, region, service, ok := signedScope(req)
+	if !ok {
 		return
 	}
-	accessKey, region, service := m[1], m[3], m[4]
 	action := form.Get("Action")
 	switch service {
 	case serviceAutoScaling:

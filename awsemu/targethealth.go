@@ -162,11 +162,10 @@ func (h *healthTracker) after(ctx context.Context, req *http.Request, form url.V
 	if status != http.StatusOK || ctx.Value(inHealthHook{}) != nil {
 		return
 	}
-	m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization"))
-	if m == nil {
+	accessKey, region, service, ok := signedScope(req)
+	if !ok {
 		return
 	}
-	accessKey, region, service := m[1], m[3], m[4]
 	action := form.Get("Action")
 	if !sweepActions[service][action] {
 		return

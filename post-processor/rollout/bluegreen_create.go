@@ -227,11 +227,17 @@ func newLaunches(ro *rollout) string {
 
 // attachedText names the load balancers and target groups.
 func attachedText(bg *blueGreen) string {
+	return attachmentsText(bg.targetGroups, bg.loadBalancers)
+}
+
+// attachmentsText names target groups (given by ARN) and Classic Load
+// Balancers, or says there is no load balancer.
+func attachmentsText(targetGroups, loadBalancers []string) string {
 	var parts []string
-	for _, arn := range bg.targetGroups {
+	for _, arn := range targetGroups {
 		parts = append(parts, "target group "+targetGroupName(arn))
 	}
-	for _, n := range bg.loadBalancers {
+	for _, n := range loadBalancers {
 		parts = append(parts, "load balancer "+n)
 	}
 	if len(parts) == 0 {

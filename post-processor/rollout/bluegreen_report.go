@@ -152,17 +152,7 @@ func (p *blueGreenPlan) text(line func(string, ...any)) {
 		line("blue/green: would create group %s beside live group %s: desired %d (min %d, max %d), %d tag(s), %d lifecycle hook(s), %d notification configuration(s)",
 			p.NewGroup, p.LiveGroup, p.DesiredCapacity, p.MinSize, p.MaxSize, p.Tags, len(p.LifecycleHooks), p.Notifications)
 	}
-	var at []string
-	for _, tg := range p.TargetGroups {
-		at = append(at, "target group "+targetGroupName(tg))
-	}
-	for _, lb := range p.LoadBalancers {
-		at = append(at, "load balancer "+lb)
-	}
-	if len(at) == 0 {
-		at = []string{"no load balancer"}
-	}
-	line("attached to: %s; would wait at most %s for every instance to be InService and healthy there", strings.Join(at, ", "), p.HealthTimeout)
+	line("attached to: %s; would wait at most %s for every instance to be InService and healthy there", attachmentsText(p.TargetGroups, p.LoadBalancers), p.HealthTimeout)
 	line("cut-over: would copy %d scaling polic(ies) %v and %d scheduled action(s) %v onto %s", len(p.ScalingPolicies), p.ScalingPolicies, len(p.ScheduledAction), p.ScheduledAction, p.NewGroup)
 	line("retire (old_group = %s): %s", p.OldGroup, p.Retire)
 }

@@ -406,18 +406,6 @@ func tagsIn(form url.Values) [][2]string {
 	}
 }
 
-// requestFingerprint identifies a request by its parameters, the token
-// aside, for ClientRequestToken idempotency.
-func requestFingerprint(form url.Values) string {
-	f := url.Values{}
-	for k, v := range form {
-		if k != "ClientRequestToken" {
-			f[k] = v
-		}
-	}
-	return f.Encode()
-}
-
 func newStackID(region, account, name string) string {
 	return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", region, account, name, newUUID())
 }
@@ -455,7 +443,7 @@ func (c *cfnStacks) createStack(q *queryRequest, account, region string) (*xmlNo
 		return nil, aerr, true
 	}
 	token := form.Get("ClientRequestToken")
-	fp := requestFingerprint(form)
+	fp := fingerprint(form, "ClientRequestToken")
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -498,7 +486,7 @@ func (c *cfnStacks) createStack(q *queryRequest, account, region string) (*xmlNo
 func (c *cfnStacks) updateStack(st *cfnStack, q *queryRequest) (*xmlNode, *apiError) {
 	form := q.Form
 	token := form.Get("ClientRequestToken")
-	fp := requestFingerprint(form)
+	fp := fingerprint(form, "ClientRequestToken")
 	usePrevious := strings.EqualFold(form.Get("UsePreviousTemplate"), "true")
 	body := form.Get("TemplateBody")
 	if form.Get("TemplateURL") != "" {

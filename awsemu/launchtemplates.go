@@ -81,7 +81,7 @@ func (l *ltVersions) createVersion(ctx context.Context, mc *motoClients, q *quer
 	}
 	token := q.Form.Get("ClientToken")
 	key := q.Region + "\x00" + token
-	fp := fingerprint(q.Form)
+	fp := fingerprint(q.Form, "ClientToken")
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -124,11 +124,12 @@ func (l *ltVersions) createVersion(ctx context.Context, mc *motoClients, q *quer
 	return answer, nil
 }
 
-// fingerprint identifies a request by its parameters, ClientToken aside.
-func fingerprint(form url.Values) string {
+// fingerprint identifies a request by its parameters, its idempotency
+// token (the parameter token: ClientToken, ClientRequestToken) aside.
+func fingerprint(form url.Values, token string) string {
 	f := url.Values{}
 	for k, v := range form {
-		if k != "ClientToken" {
+		if k != token {
 			f[k] = v
 		}
 	}

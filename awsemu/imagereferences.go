@@ -230,6 +230,12 @@ func (s *Server) findImageReferences(ctx context.Context, mc *motoClients, regio
 		for _, t := range out.LaunchTemplates {
 			id := aws.ToString(t.LaunchTemplateId)
 			vs, err := mc.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: t.LaunchTemplateId, MaxResults: aws.Int32(1 << 30)})
+			if err != nil && toAPIError(err).Code == "InvalidLaunchTemplateId.NotFound" {
+				// Deleted between the two calls (another client's
+				// DeleteLaunchTemplate): a template that no longer exists
+				// references nothing.
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}

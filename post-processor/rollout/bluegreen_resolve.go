@@ -434,7 +434,7 @@ func (r *roller) checkRoom(ctx context.Context, ro *rollout, g astypes.AutoScali
 	return nil
 }
 
-// tagValue is the value of the tag key, "" if the group has none.
+// tagValue is the value of a group's tag key, "" if the group has none.
 func tagValue(tags []astypes.TagDescription, key string) string {
 	for _, t := range tags {
 		if aws.ToString(t.Key) == key {

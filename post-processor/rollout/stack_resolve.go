@@ -38,30 +38,20 @@ const (
 
 const groupType = "AWS::AutoScaling::AutoScalingGroup"
 
-// groupTag is the value of a group's tag key, "" without it.
-func groupTag(g astypes.AutoScalingGroup, key string) string {
-	for _, t := range g.Tags {
-		if aws.ToString(t.Key) == key {
-			return aws.ToString(t.Value)
-		}
-	}
-	return ""
-}
-
 // checkStackOwner refuses a direct roll-out of a group a CloudFormation
 // stack owns, unless the target allows the drift: the stack would still
 // hold the old AMI, and its next update would put it back.
 func (r *roller) checkStackOwner(ctx context.Context, ro *rollout, g astypes.AutoScalingGroup) error {
-	stack := groupTag(g, tagStackName)
+	stack := tagValue(g.Tags, tagStackName)
 	if stack == "" {
 		return nil
 	}
-	logical := groupTag(g, tagLogicalID)
+	logical := tagValue(g.Tags, tagLogicalID)
 	if ro.allowStackDrift {
 		ro.warnings = append(ro.warnings, fmt.Sprintf("the group belongs to CloudFormation stack %s (resource %s) and is rolled directly (allow_stack_drift = true): the stack still holds the old AMI, and its next update, for any reason, puts the old AMI back or fails", stack, logical))
 		return nil
 	}
-	param := r.suggestParameter(ctx, ro, groupTag(g, tagStackID), stack)
+	param := r.suggestParameter(ctx, ro, tagValue(g.Tags, tagStackID), stack)
 	return fmt.Errorf(`Auto Scaling group (%s) belongs to CloudFormation stack %s (resource %s): rolling it directly would leave the stack holding the old AMI, and the stack's next update, for any reason, would put the old AMI back or fail. Roll it through the stack instead: replace this target with
   stack {
     stack_name      = %q
